@@ -1,0 +1,82 @@
+"""Options and rendering shared by several commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from prodigy.cli.render import ConsoleReporter, emit_json, escape, fmt_duration, tail
+
+
+def path_option(func: Any) -> Any:
+    return click.option("-p", "--path", "path", metavar="DIR",
+                        help="Directory to run in (default: the current directory).")(func)
+
+
+def json_option(func: Any) -> Any:
+    return click.option("--json", "json_output", is_flag=True,
+                        help="Print one JSON object with the result (for scripts); progress goes to stderr.")(func)
+
+
+def verbosity(ctx: click.Context) -> int:
+    return int((ctx.find_root().obj or {}).get("verbose", 0))
+
+
+def render_standard_summary(reporter: ConsoleReporter, summary: Any) -> None:
+    result = summary.result
+    out = reporter
+    header = "Resumed session" if summary.resumed else "Session"
+    counts = (f"{result.steps_run} step(s) run, {result.steps_already_done} already done before this run, "
+              f"{result.total_steps} in total; {fmt_duration(result.duration)}")
+    if result.status == "completed":
+        out.print(f"[green]✔ {header} completed[/green]: {counts}")
+        return
+    if result.status == "interrupted":
+        out.print(f"[yellow]■ {header} interrupted[/yellow] at step {result.failed_index + 1}/{result.total_steps}: "
+                  f"{counts}")
+    else:
+        failure = result.failure
+        out.print(f"[red]✖ {header} failed[/red] at step {result.failed_index + 1}/{result.total_steps}: "
+                  f"{escape(failure.error or failure.status)}")
+        if failure.stderr.strip():
+            out.print("  stderr (last lines):")
+            out.print(f"[dim]{escape(tail(failure.stderr, 20))}[/dim]")
+        if failure.log_path:
+            out.print(f"  Agent log: {escape(failure.log_path)}")
+        out.print(f"  {counts}")
+    out.print(f"Resume with: [bold]prodigy resume {summary.session_id}[/bold]")
+
+
+def standard_summary_json(summary: Any) -> dict[str, Any]:
+    result = summary.result
+    failure = result.failure
+    return {
+        "session_id": summary.session_id,
+        "kind": "workflow",
+        "status": result.status,
+        "exit_code": summary.exit_code,
+        "resumed": summary.resumed,
+        "workflow": summary.workflow_path,
+        "steps": {"total": result.total_steps, "run": result.steps_run,
+                  "already_done": result.steps_already_done},
+        "failed_step": None if result.failed_index is None else result.failed_index + 1,
+        "error": failure.error if failure else None,
+        "exit_code_of_step": failure.exit_code if failure else None,
+        "duration_seconds": round(result.duration, 3),
+        "resume_command": summary.resume_command,
+    }
+
+
+def finish(reporter: ConsoleReporter, summary: Any, json_output: bool) -> int:
+    from prodigy.execution.session import StandardRunSummary
+
+    if isinstance(summary, StandardRunSummary):
+        if json_output:
+            emit_json(standard_summary_json(summary))
+        else:
+            render_standard_summary(reporter, summary)
+        return summary.exit_code
+    from prodigy.cli.mapreduce_render import finish_job
+
+    return finish_job(reporter, summary, json_output)

@@ -1,0 +1,73 @@
+"""The one error handler: ProdigyError -> its message and exit code; a bug -> a crash log, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from datetime import datetime
+
+import click
+
+from prodigy.errors import ExitCode, ProdigyError
+
+
+def run_cli(command: click.Group, argv: list[str] | None) -> int:
+    try:
+        result = command.main(args=argv, prog_name="prodigy", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return int(ExitCode.INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        return int(ExitCode.USAGE)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except ProdigyError as exc:
+        report_error(exc)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        return int(ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        _silence_broken_pipe()
+        return int(ExitCode.OK)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: log it, do not show a traceback
+        return crash(exc)
+    return int(result or 0)
+
+
+def report_error(exc: ProdigyError) -> None:
+    click.echo(f"Error: {exc.message}", err=True)
+    if exc.hint:
+        click.echo(exc.hint, err=True)
+    problems = getattr(exc, "problems", None)
+    if problems and len(problems) > 1:
+        for problem in problems[1:]:
+            click.echo(f"  {problem}", err=True)
+
+
+def crash(exc: BaseException) -> int:
+    if os.environ.get("PRODIGY_DEBUG"):
+        traceback.print_exc()
+    try:
+        from prodigy import paths
+
+        folder = paths.crash_logs_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        log = folder / f"crash-{datetime.now().strftime('%Y%m%d_%H%M%S')}-{os.getpid()}.log"
+        log.write_text(f"argv: {sys.argv}\n\n" + "".join(traceback.format_exception(exc)), encoding="utf-8")
+        where = f"Details were written to {log}"
+    except OSError:
+        where = "Set PRODIGY_DEBUG=1 to see the traceback."
+    click.echo(f"Internal error: {type(exc).__name__}: {exc}", err=True)
+    click.echo(f"{where}\nThis is a bug in prodigy; please report it with that file.", err=True)
+    return int(ExitCode.INTERNAL)
+
+
+def _silence_broken_pipe() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError:
+        pass

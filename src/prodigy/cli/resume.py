@@ -1,0 +1,107 @@
+"""`prodigy resume` and `prodigy resume-job`."""
+
+from __future__ import annotations
+
+import click
+
+from prodigy.cli.common import finish, json_option, path_option, verbosity
+
+RESUME_EPILOG = """\b
+Examples:
+  prodigy resume session-93c8f475-17d2-4163-bf2e-c24095dd5254
+  prodigy resume session-93c8                      a unique prefix is enough
+  prodigy resume mapreduce-20261127_120501_session-93c8...   a job id works too
+  prodigy resume session-93c8 --force --max-retries 3        also retry items in the DLQ
+  prodigy resume session-93c8 --workflow moved/workflow.yml
+\b
+Standard sessions continue at the first step that did not complete (a failed step runs
+again); MapReduce sessions continue their job in the phase where it stopped. Work that
+completed is never run again. Without an id, the resumable sessions are listed.
+"""
+
+RESUME_JOB_EPILOG = """\b
+Examples:
+  prodigy resume-job mapreduce-20261127_120501_session-93c8f475-17d2-4163-bf2e-c24095dd5254
+  prodigy resume-job mapreduce-20261127 --force --max-retries 3
+  prodigy resume-job mapreduce-20261127 --json        one JSON object for CI scripts
+\b
+Items that completed are skipped; items that were running when the job stopped run
+again; items in the dead-letter queue run again only with --force (up to --max-retries
+more attempts each).
+"""
+
+
+def _resume_options(func):
+    func = click.option("--workflow", "workflow_override", metavar="PATH",
+                        help="Use this workflow file instead of the recorded path (if it moved).")(func)
+    func = click.option("--max-retries", type=click.IntRange(min=0), default=2, show_default=True,
+                        help="With --force: extra attempts for each DLQ item.")(func)
+    func = click.option("--force", is_flag=True,
+                        help="Also retry items in the dead-letter queue (MapReduce).")(func)
+    return json_option(path_option(func))
+
+
+@click.command(epilog=RESUME_EPILOG)
+@click.argument("target", required=False, metavar="[SESSION_ID|JOB_ID]")
+@_resume_options
+@click.pass_context
+def resume(ctx: click.Context, target: str | None, path: str | None, force: bool, max_retries: int,
+           workflow_override: str | None, json_output: bool) -> int:
+    """Resume an interrupted or failed session (standard or MapReduce) or a MapReduce job."""
+    from prodigy.resume.resolve import resolve
+
+    if target is None:
+        return _list_resumable()
+    return _resume(ctx, resolve(target), path, force, max_retries, workflow_override, json_output)
+
+
+@click.command(name="resume-job", epilog=RESUME_JOB_EPILOG)
+@click.argument("job_id", metavar="JOB_ID")
+@_resume_options
+@click.pass_context
+def resume_job(ctx: click.Context, job_id: str, path: str | None, force: bool, max_retries: int,
+               workflow_override: str | None, json_output: bool) -> int:
+    """Resume a MapReduce job from the phase where it stopped."""
+    from prodigy.resume.resolve import resolve_job
+
+    return _resume(ctx, resolve_job(job_id), path, force, max_retries, workflow_override, json_output)
+
+
+def _resume(ctx: click.Context, target, path, force, max_retries, workflow_override, json_output) -> int:
+    from prodigy.cli.render import ConsoleReporter
+    from prodigy.execution.session import RunOptions, resolve_run_dir
+    from prodigy.execution.signals import stop_on_signals
+    from prodigy.resume.run import resume_target
+
+    verbose = verbosity(ctx)
+    reporter = ConsoleReporter(verbose=verbose, json_mode=json_output)
+    run_dir = resolve_run_dir(path) if path else resolve_run_dir(target.session.run_dir)
+    options = RunOptions(run_dir=run_dir, verbose=verbose, json_output=json_output,
+                         profile=target.session.extra.get("profile"),
+                         extra={"force": force, "max_retries": max_retries})
+    with stop_on_signals() as stop:
+        summary = resume_target(target, options, stop, reporter, workflow_override=workflow_override,
+                                on_line=reporter.line_sink())
+    return finish(reporter, summary, json_output)
+
+
+def _list_resumable() -> int:
+    from prodigy.cli.render import console, escape
+    from prodigy.errors import ExitCode
+    from prodigy.state import sessions
+
+    records, _warnings = sessions.load_all()
+    resumable = [r for r in records if r.resumable]
+    out = console(stderr=True)
+    out.print("Error: no session id given.")
+    if not resumable:
+        out.print("There are no resumable sessions. Start one with: prodigy run <workflow>")
+    else:
+        out.print("Resumable sessions (newest first):")
+        for record in resumable[:20]:
+            progress = record.progress
+            done = f"{progress.get('done', 0)}/{progress.get('total', '?')}" if progress else "-"
+            out.print(f"  {record.id}  {record.kind:<9} {record.status:<11} {done:>9}  "
+                      f"{escape(record.workflow_name)}")
+        out.print("Resume one with: prodigy resume <session-id>")
+    return int(ExitCode.USAGE)

@@ -1,0 +1,40 @@
+"""`prodigy run`."""
+
+from __future__ import annotations
+
+import click
+
+from prodigy.cli.common import finish, json_option, path_option, verbosity
+
+EPILOG = """\b
+Examples:
+  prodigy run examples/hello.yml
+  prodigy run workflows/fix-all.yml -p ~/src/project -y
+  prodigy run deploy.yml --profile production
+\b
+The session id is printed first. If the run fails or is interrupted (Ctrl-C), it prints
+the command that resumes it: prodigy resume <session-id>.
+"""
+
+
+@click.command(epilog=EPILOG)
+@click.argument("workflow", metavar="WORKFLOW")
+@path_option
+@click.option("-y", "--yes", is_flag=True, help="Answer yes to every prompt.")
+@click.option("--profile", metavar="NAME", help="Use the env values of this profile from the workflow's profiles:.")
+@json_option
+@click.pass_context
+def run(ctx: click.Context, workflow: str, path: str | None, yes: bool, profile: str | None,
+        json_output: bool) -> int:
+    """Run WORKFLOW, a YAML or JSON workflow file (standard or MapReduce)."""
+    from prodigy.cli.render import ConsoleReporter
+    from prodigy.execution.session import RunOptions, resolve_run_dir, run_workflow_file
+    from prodigy.execution.signals import stop_on_signals
+
+    verbose = verbosity(ctx)
+    reporter = ConsoleReporter(verbose=verbose, json_mode=json_output)
+    options = RunOptions(run_dir=resolve_run_dir(path), profile=profile, yes=yes, verbose=verbose,
+                         json_output=json_output)
+    with stop_on_signals() as stop:
+        summary = run_workflow_file(workflow, options, stop, reporter, on_line=reporter.line_sink())
+    return finish(reporter, summary, json_output)

@@ -1,0 +1,56 @@
+"""What a step needs to run, separate from what it is: directories, environment, callbacks."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prodigy.execution.process import StartInfo
+
+DEFAULT_OUTPUT_CAP = 256 * 1024
+
+
+class Masker:
+    """Replaces secret values with *** in anything prodigy prints or stores."""
+
+    MIN_LENGTH = 3  # shorter values would mangle ordinary output; validation warns about them
+
+    def __init__(self, secrets: list[str] | tuple[str, ...] = ()) -> None:
+        self.secrets = sorted({s for s in secrets if len(s) >= self.MIN_LENGTH}, key=len, reverse=True)
+
+    def __call__(self, text: str | None) -> str:
+        if not text or not self.secrets:
+            return text or ""
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, "***")
+        return text
+
+    def __bool__(self) -> bool:
+        return bool(self.secrets)
+
+
+@dataclass(frozen=True)
+class StepContext:
+    run_dir: Path
+    process_env: dict[str, str]
+    session_id: str
+    claude_bin: str = "claude"
+    log_dir: Path | None = None
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    on_start: Callable[[StartInfo], None] | None = None
+    on_line: Callable[[str, str, str], None] | None = None  # (label, stream, line) for -v
+    masker: Masker = field(default_factory=Masker)
+    deadline: float | None = None  # time.monotonic() value after which commands time out (agent timeout)
+    output_cap: int = DEFAULT_OUTPUT_CAP
+    label: str = "step"  # names logs and prefixes streamed output (an item id in the map phase)
+
+    def timeout_for(self, step_timeout: float | None) -> float | None:
+        """The tighter of the step's own timeout and what is left before the deadline."""
+        if self.deadline is None:
+            return step_timeout
+        left = max(self.deadline - time.monotonic(), 0.001)
+        return left if step_timeout is None else min(step_timeout, left)

@@ -1,0 +1,68 @@
+"""The environment commands run with: inherited env + workflow env (+ profile, env_files, secrets) + PRODIGY_*.
+Workflow env values are also variables for ${...} interpolation."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from prodigy.errors import UsageError
+from prodigy.execution.context import Masker
+from prodigy.workflow.interpolate import render
+from prodigy.workflow.model import EnvVar, Workflow
+
+_ENV_REF = re.compile(r"\$\{env[:.]([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class RunEnvironment:
+    process_env: dict[str, str]  # what commands see
+    variables: dict[str, str]  # workflow env as interpolation variables
+    masker: Masker
+
+
+def build(workflow: Workflow, *, session_id: str, run_dir: Path, profile: str | None = None,
+          extra: dict[str, str] | None = None) -> RunEnvironment:
+    base = dict(os.environ)
+    declared: dict[str, EnvVar] = {}
+    for name in workflow.env_files:
+        declared.update(_read_env_file(run_dir, name))
+    declared.update(workflow.env_dict())
+    if profile is not None:
+        profiles = dict(workflow.profiles)
+        if profile not in profiles:
+            known = ", ".join(sorted(profiles)) or "none defined"
+            raise UsageError(f"Unknown profile {profile!r} (profiles in {workflow.path.name}: {known}).")
+        declared.update(dict(profiles[profile]))
+    resolved: dict[str, str] = {}
+    secrets: list[str] = []
+    for key, env_var in declared.items():
+        scope = {**base, **resolved}
+        text = _ENV_REF.sub(lambda mt: scope.get(mt.group(1), ""), env_var.value)
+        value = render(text, scope)
+        resolved[key] = value
+        if env_var.secret:
+            secrets.append(value)
+    process_env = {**base, **resolved, "PRODIGY_AUTOMATION": "true", "PRODIGY_SESSION_ID": session_id,
+                   **(extra or {})}
+    return RunEnvironment(process_env=process_env, variables=resolved, masker=Masker(secrets))
+
+
+def _read_env_file(run_dir: Path, name: str) -> dict[str, EnvVar]:
+    path = Path(name).expanduser()
+    path = path if path.is_absolute() else run_dir / path
+    if not path.is_file():
+        return {}  # optional by design (e.g. .env.production only exists on some machines)
+    values: dict[str, EnvVar] = {}
+    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = EnvVar(value)
+    return values

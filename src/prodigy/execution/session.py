@@ -1,0 +1,132 @@
+"""Sessions: what `run` and `resume` share. Create or reopen the session record, hold the execution lock for
+the whole execution, run the executor, record the outcome."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prodigy import paths
+from prodigy.errors import ExitCode, UsageError
+from prodigy.execution import environment
+from prodigy.execution.context import StepContext
+from prodigy.execution.reporter import Reporter
+from prodigy.execution.signals import StopRequest
+from prodigy.execution.standard import StandardResult, run_standard
+from prodigy.execution.steps.claude import claude_binary, require_claude
+from prodigy.state import checkpoints, sessions
+from prodigy.ids import new_session_id
+from prodigy.state.checkpoints import StandardCheckpoint
+from prodigy.state.locks import ExecutionLock
+from prodigy.state.sessions import SessionRecord, now_iso
+from prodigy.workflow.load import load_workflow
+from prodigy.workflow.model import Workflow
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    run_dir: Path
+    profile: str | None = None
+    yes: bool = False
+    verbose: int = 0
+    json_output: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)  # executor-specific options (max_retries, force ...)
+
+
+@dataclass(frozen=True)
+class StandardRunSummary:
+    session_id: str
+    workflow_path: str
+    result: StandardResult
+    resumed: bool
+    exit_code: int
+
+    @property
+    def resume_command(self) -> str | None:
+        if self.result.status == "completed":
+            return None
+        return f"prodigy resume {self.session_id}"
+
+
+def new_session_record(session_id: str, workflow: Workflow, options: RunOptions) -> SessionRecord:
+    return SessionRecord(
+        id=session_id, kind="mapreduce" if workflow.is_mapreduce else "workflow", status="running",
+        workflow_path=str(workflow.path), workflow_sha256=workflow.sha256, workflow_name=workflow.name,
+        run_dir=str(options.run_dir), repo=paths.repo_name(options.run_dir),
+        extra={"profile": options.profile} if options.profile else {},
+    )
+
+
+def step_context(workflow: Workflow, session_id: str, options: RunOptions, stop: StopRequest,
+                 env: environment.RunEnvironment, on_line: Any = None) -> StepContext:
+    return StepContext(
+        run_dir=options.run_dir, process_env=env.process_env, session_id=session_id,
+        claude_bin=claude_binary(), log_dir=paths.claude_logs_dir(), stop_event=stop.event,
+        on_line=on_line, masker=env.masker,
+    )
+
+
+def check_tools(workflow: Workflow) -> None:
+    if workflow.uses_claude():
+        require_claude()
+
+
+def execute_standard(workflow: Workflow, record: SessionRecord, checkpoint: StandardCheckpoint,
+                     options: RunOptions, stop: StopRequest, reporter: Reporter, *, resumed: bool,
+                     on_line: Any = None) -> StandardRunSummary:
+    """Run (or continue) a standard workflow. The caller holds the session's execution lock."""
+    env = environment.build(workflow, session_id=record.id, run_dir=options.run_dir, profile=options.profile)
+    ctx = step_context(workflow, record.id, options, stop, env, on_line)
+    record.status, record.error, record.finished_at = "running", None, None
+    record.progress = {"done": len(checkpoint.completed), "total": len(workflow.steps)}
+    sessions.save(record)
+
+    def save(cp: StandardCheckpoint) -> None:
+        checkpoints.save(cp)
+        done = len(cp.completed)
+        if record.progress.get("done") != done:
+            record.progress = {"done": done, "total": cp.total_steps}
+            sessions.save(record)
+
+    result = run_standard(workflow, checkpoint, ctx, dict(env.variables), reporter, save=save)
+    record.status = result.status
+    record.finished_at = now_iso() if result.status == "completed" else None
+    exit_code = {"completed": ExitCode.OK, "failed": ExitCode.FAILED,
+                 "interrupted": ExitCode.INTERRUPTED}[result.status]
+    if result.failure is not None and result.status == "failed":
+        record.error = env.masker(result.failure.error or "step failed")
+    record.exit_code = int(exit_code)
+    sessions.save(record)
+    return StandardRunSummary(record.id, str(workflow.path), result, resumed, int(exit_code))
+
+
+def fresh_checkpoint(record: SessionRecord, workflow: Workflow) -> StandardCheckpoint:
+    return StandardCheckpoint(session_id=record.id, workflow_path=str(workflow.path),
+                              workflow_sha256=workflow.sha256, total_steps=len(workflow.steps))
+
+
+def resolve_run_dir(path: str | None) -> Path:
+    return Path(os.path.abspath(os.path.expanduser(path or os.getcwd())))
+
+
+def run_workflow_file(workflow_path: str, options: RunOptions, stop: StopRequest, reporter: Reporter,
+                      on_line: Any = None) -> StandardRunSummary:
+    """`prodigy run`: load and check the workflow, create the session, execute it under its lock."""
+    if not options.run_dir.is_dir():
+        raise UsageError(f"Run directory does not exist: {options.run_dir}")
+    workflow = load_workflow(workflow_path)
+    check_tools(workflow)
+    session_id = new_session_id()
+    record = new_session_record(session_id, workflow, options)
+    with ExecutionLock(session_id, purpose="run"):
+        sessions.save(record)
+        reporter.emit("session_started", session_id=session_id, workflow=workflow, run_dir=options.run_dir)
+        if workflow.is_mapreduce:
+            from prodigy.execution.mapreduce.job import run_new_job
+
+            return run_new_job(workflow, record, options, stop, reporter, on_line=on_line)
+        checkpoint = fresh_checkpoint(record, workflow)
+        return execute_standard(workflow, record, checkpoint, options, stop, reporter, resumed=False,
+                                on_line=on_line)

@@ -1,0 +1,59 @@
+"""Helpers shared by the step kinds: working directory, environment, turning a process result into an outcome."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from prodigy.execution import outcome as o
+from prodigy.execution.context import StepContext
+from prodigy.execution.process import ProcessResult
+from prodigy.workflow.interpolate import render
+from prodigy.workflow.model import Step
+
+
+class StepSetupError(Exception):
+    """The step cannot start (bad working_dir, template error). Turned into an ERRORED outcome."""
+
+
+def working_dir(step: Step, variables: Mapping[str, Any], ctx: StepContext) -> Path:
+    if not step.working_dir:
+        return ctx.run_dir
+    text = render(step.working_dir, variables)
+    path = Path(text).expanduser()
+    path = path if path.is_absolute() else ctx.run_dir / path
+    if not path.is_dir():
+        raise StepSetupError(f"working_dir does not exist: {path}")
+    return path
+
+
+def command_env(step: Step, variables: Mapping[str, Any], ctx: StepContext) -> dict[str, str]:
+    env = dict(ctx.process_env)
+    for key, value in step.env:
+        env[key] = render(value, variables)
+    return env
+
+
+def from_process(result: ProcessResult, ctx: StepContext, *, what: str, log_path: str | None = None,
+                 output: str | None = None) -> o.CommandOutcome:
+    mask = ctx.masker
+    common = dict(exit_code=result.exit_code, stdout=result.stdout, stderr=result.stderr,
+                  duration=result.duration, log_path=log_path, output=output)
+    if result.start_error:
+        return o.CommandOutcome(status=o.ERRORED, error=mask(result.start_error), **common)
+    if result.interrupted:
+        return o.CommandOutcome(status=o.INTERRUPTED, error="interrupted", **common)
+    if result.timed_out:
+        return o.CommandOutcome(status=o.TIMED_OUT, error=f"{what} timed out after {result.duration:.1f}s", **common)
+    if result.exit_code == 0:
+        return o.CommandOutcome(status=o.SUCCEEDED, **common)
+    if result.exit_code is None:
+        sig = result.signal
+        return o.CommandOutcome(status=o.FAILED, error=f"{what} was killed by signal {sig}", **common)
+    return o.CommandOutcome(status=o.FAILED, error=f"{what} exited with code {result.exit_code}", **common)
+
+
+def shell_path() -> str:
+    return "/bin/sh" if os.path.exists("/bin/sh") else "sh"

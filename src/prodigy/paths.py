@@ -1,0 +1,92 @@
+"""Every path under PRODIGY_HOME comes from here. Ids are validated before they touch a path."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from prodigy.ids import check_id
+
+_REPO_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def home() -> Path:
+    """PRODIGY_HOME, or ~/.prodigy; always absolute."""
+    configured = os.environ.get("PRODIGY_HOME")
+    base = Path(configured).expanduser() if configured else Path.home() / ".prodigy"
+    return base.absolute()
+
+
+def repo_name(repo_path: Path | str) -> str:
+    """A safe folder name for a repository (its directory name)."""
+    name = Path(repo_path).absolute().name or "root"
+    return _REPO_SAFE.sub("_", name).strip("._") or "repo"
+
+
+def sessions_dir() -> Path:
+    return home() / "sessions"
+
+
+def session_file(session_id: str) -> Path:
+    return sessions_dir() / f"{check_id(session_id)}.json"
+
+
+def session_state_dir(session_id: str) -> Path:
+    return home() / "state" / check_id(session_id)
+
+
+def checkpoints_dir(session_id: str) -> Path:
+    return session_state_dir(session_id) / "checkpoints"
+
+
+def mappings_dir() -> Path:
+    return home() / "state" / "mappings"
+
+
+def job_mapping_file(job_id: str) -> Path:
+    return mappings_dir() / f"job-{check_id(job_id)}.json"
+
+
+def session_mapping_file(session_id: str) -> Path:
+    return mappings_dir() / f"session-{check_id(session_id)}.json"
+
+
+def jobs_root(repo: str) -> Path:
+    return home() / "state" / _REPO_SAFE.sub("_", repo) / "mapreduce" / "jobs"
+
+
+def job_dir(repo: str, job_id: str) -> Path:
+    return jobs_root(repo) / check_id(job_id)
+
+
+def events_file(repo: str, job_id: str) -> Path:
+    return home() / "events" / _REPO_SAFE.sub("_", repo) / check_id(job_id) / "events.jsonl"
+
+
+def locks_dir() -> Path:
+    return home() / "resume_locks"
+
+
+def lock_file(session_id: str) -> Path:
+    return locks_dir() / f"{check_id(session_id)}.lock"
+
+
+def lock_info_file(session_id: str) -> Path:
+    return locks_dir() / f"{check_id(session_id)}.json"
+
+
+def logs_dir() -> Path:
+    return home() / "logs"
+
+
+def claude_logs_dir() -> Path:
+    return logs_dir() / "claude"
+
+
+def crash_logs_dir() -> Path:
+    return logs_dir() / "crashes"
+
+
+def worktrees_dir(repo: str) -> Path:
+    return home() / "worktrees" / _REPO_SAFE.sub("_", repo)

@@ -1,0 +1,29 @@
+"""The glue between a resolved target and the executors: take the lock once, choose the path by the
+session's recorded kind (never by error text), run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prodigy.execution.reporter import Reporter
+from prodigy.execution.session import RunOptions
+from prodigy.execution.signals import StopRequest
+from prodigy.resume.resolve import Target
+from prodigy.resume.standard import refuse_if_finished, resume_standard
+from prodigy.state.locks import ExecutionLock
+
+
+def resume_target(target: Target, options: RunOptions, stop: StopRequest, reporter: Reporter, *,
+                  workflow_override: str | None = None, on_line: Any = None) -> Any:
+    record = target.session
+    if record.kind == "mapreduce":
+        from prodigy.resume.job import resume_job
+
+        return resume_job(target, options, stop, reporter, workflow_override=workflow_override, on_line=on_line)
+    refuse_if_finished(record)
+    with ExecutionLock(record.id, purpose="resume"):
+        from prodigy.state import sessions
+
+        record = sessions.load(record.id)  # re-read under the lock: the holder before us may have changed it
+        return resume_standard(record, options, stop, reporter, workflow_override=workflow_override,
+                               on_line=on_line)

@@ -1,0 +1,73 @@
+"""Resume a standard workflow session from its first step without a completion record."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prodigy.errors import NothingToResumeError, StateError, WorkflowFileError
+from prodigy.execution.reporter import Reporter
+from prodigy.execution.session import (
+    RunOptions,
+    StandardRunSummary,
+    check_tools,
+    execute_standard,
+    fresh_checkpoint,
+)
+from prodigy.execution.signals import StopRequest
+from prodigy.state import checkpoints, sessions
+from prodigy.state.sessions import SessionRecord
+from prodigy.workflow.load import load_workflow
+from prodigy.workflow.model import Workflow
+
+
+def refuse_if_finished(record: SessionRecord, *, force: bool = False) -> None:
+    if record.status == "completed" and not force:
+        raise NothingToResumeError(
+            f"Session {record.id} already completed, nothing to resume.",
+            hint=f"Run the workflow again to start a new session: prodigy run {record.workflow_path}",
+        )
+    if record.status == "cancelled":
+        raise NothingToResumeError(f"Session {record.id} was cancelled and cannot be resumed.")
+
+
+def load_recorded_workflow(record: SessionRecord, override: str | None, reporter: Reporter) -> Workflow:
+    """The workflow the session ran, from its recorded path (or --workflow); say so when it changed."""
+    path = Path(override).expanduser() if override else Path(record.workflow_path)
+    if not path.exists():
+        raise WorkflowFileError(
+            f"Workflow file not found: {path}\nThe workflow file may have been moved or deleted.",
+            hint=f"Point resume at it with: prodigy resume {record.id} --workflow PATH",
+        )
+    workflow = load_workflow(path)
+    if workflow.sha256 != record.workflow_sha256:
+        reporter.emit("workflow_changed", old=record.workflow_sha256, new=workflow.sha256, detail="")
+    if workflow.is_mapreduce != (record.kind == "mapreduce"):
+        raise WorkflowFileError(
+            f"{path} is a {'MapReduce' if workflow.is_mapreduce else 'standard'} workflow, but session "
+            f"{record.id} ran a {'MapReduce' if record.kind == 'mapreduce' else 'standard'} one."
+        )
+    return workflow
+
+
+def resume_standard(record: SessionRecord, options: RunOptions, stop: StopRequest, reporter: Reporter, *,
+                    workflow_override: str | None = None, on_line=None) -> StandardRunSummary:
+    """Continue a standard session. The caller holds the session's execution lock."""
+    refuse_if_finished(record)
+    workflow = load_recorded_workflow(record, workflow_override, reporter)
+    check_tools(workflow)
+    checkpoint = checkpoints.load(record.id) or fresh_checkpoint(record, workflow)
+    if checkpoint.total_steps != len(workflow.steps):
+        reporter.emit("warning", text=f"the workflow now has {len(workflow.steps)} steps (the session started "
+                      f"with {checkpoint.total_steps}); completed steps are matched by position")
+        checkpoint.total_steps = len(workflow.steps)
+    if any(int(i) >= len(workflow.steps) for i in checkpoint.completed):
+        raise StateError(f"Checkpoint of {record.id} records steps beyond the end of {workflow.path}.")
+    checkpoint.workflow_path = str(workflow.path)
+    checkpoint.workflow_sha256 = workflow.sha256
+    start = checkpoint.first_incomplete()
+    record.workflow_path, record.workflow_sha256 = str(workflow.path), workflow.sha256
+    record.resumes += 1
+    sessions.save(record)
+    reporter.emit("resume_plan", session_id=record.id, start=start, total=len(workflow.steps),
+                  done=len(checkpoint.completed), workflow=str(workflow.path))
+    return execute_standard(workflow, record, checkpoint, options, stop, reporter, resumed=True, on_line=on_line)

@@ -1,0 +1,103 @@
+"""The execution lock (invariant 5): whoever executes a session holds it for the whole execution.
+
+An OS file lock (filelock) that the kernel releases when the holder dies, so it cannot go stale on one host,
+plus a small JSON beside it naming the holder for the "already in progress" message. Taken exactly once per
+process per session: callers pass the held lock down instead of acquiring again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from prodigy import paths
+from prodigy.errors import LockHeldError
+from prodigy.state.atomic import write_json
+
+
+class ExecutionLock:
+    def __init__(self, session_id: str, *, purpose: str = "run") -> None:
+        self.session_id = session_id
+        self.purpose = purpose
+        self._path = paths.lock_file(session_id)
+        self._info_path = paths.lock_info_file(session_id)
+        self._lock: FileLock | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._lock is not None and self._lock.is_locked
+
+    def acquire(self) -> ExecutionLock:
+        if self.held:
+            return self  # already ours: never lock twice (the original deadlocked on itself here)
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self._path), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise LockHeldError(_held_message(self.session_id, read_holder(self.session_id)),
+                                hint="Wait for it to finish, or stop it (Ctrl-C in its terminal, or kill "
+                                "the pid above); the lock is released the moment that process ends.") from None
+        self._lock = lock
+        write_json(self._info_path, {
+            "session_id": self.session_id,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "purpose": self.purpose,
+            "argv": sys.argv[1:],
+        })
+        return self
+
+    def release(self) -> None:
+        if self._lock is None:
+            return
+        try:
+            self._info_path.unlink(missing_ok=True)
+        finally:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> ExecutionLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def read_holder(session_id: str) -> dict[str, Any] | None:
+    try:
+        data = json.loads(Path(paths.lock_info_file(session_id)).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def is_locked(session_id: str) -> bool:
+    """True when some live process holds the session's execution lock."""
+    path = paths.lock_file(session_id)
+    if not path.exists():
+        return False
+    probe = FileLock(str(path), timeout=0)
+    try:
+        probe.acquire()
+    except Timeout:
+        return True
+    probe.release()
+    return False
+
+
+def _held_message(session_id: str, holder: dict[str, Any] | None) -> str:
+    if not holder:
+        return f"Session {session_id} is already in progress in another prodigy process."
+    return (
+        f"Session {session_id} is already in progress: held by pid {holder.get('pid')} on "
+        f"{holder.get('host')} since {holder.get('started_at')} ({holder.get('purpose', 'run')})."
+    )

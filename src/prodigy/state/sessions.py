@@ -1,0 +1,108 @@
+"""Session records: sessions/{session_id}.json. What a listing needs lives here, so `sessions list` never
+has to open a job's journal."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from prodigy import paths
+from prodigy.errors import NotFoundError, StateError
+from prodigy.state.atomic import read_json, write_json
+
+KINDS = ("workflow", "mapreduce")
+STATUSES = ("running", "interrupted", "failed", "completed", "cancelled")
+RESUMABLE = ("running", "interrupted", "failed")
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class SessionRecord:
+    id: str
+    kind: str
+    status: str
+    workflow_path: str
+    workflow_sha256: str
+    workflow_name: str
+    run_dir: str
+    created_at: str = field(default_factory=now_iso)
+    updated_at: str = field(default_factory=now_iso)
+    finished_at: str | None = None
+    job_id: str | None = None
+    repo: str | None = None
+    phase: str | None = None
+    progress: dict[str, int] = field(default_factory=dict)  # done, failed, total (steps or items)
+    error: str | None = None
+    exit_code: int | None = None
+    resumes: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def resumable(self) -> bool:
+        return self.status in RESUMABLE
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_FIELDS = {f.name for f in fields(SessionRecord)}
+
+
+def save(record: SessionRecord) -> None:
+    record.updated_at = now_iso()
+    write_json(paths.session_file(record.id), record.to_json())
+
+
+def load(session_id: str) -> SessionRecord:
+    path = paths.session_file(session_id)
+    try:
+        data = read_json(path, what="session record")
+    except FileNotFoundError:
+        raise NotFoundError(f"Session not found: {session_id}",
+                            hint=f"Searched {path}. List sessions with: prodigy sessions list") from None
+    return from_json(data, path)
+
+
+def from_json(data: dict[str, Any], path: Path) -> SessionRecord:
+    values = {k: v for k, v in data.items() if k in _FIELDS}
+    try:
+        return SessionRecord(**values)
+    except TypeError as exc:
+        raise StateError(f"The session record {path} is missing fields ({exc}).") from exc
+
+
+def exists(session_id: str) -> bool:
+    return paths.session_file(session_id).exists()
+
+
+def update(session_id: str, **changes: Any) -> SessionRecord:
+    record = load(session_id)
+    for key, value in changes.items():
+        setattr(record, key, value)
+    save(record)
+    return record
+
+
+def all_ids() -> list[str]:
+    folder = paths.sessions_dir()
+    if not folder.is_dir():
+        return []
+    return sorted(p.stem for p in folder.glob("session-*.json"))
+
+
+def load_all() -> tuple[list[SessionRecord], list[str]]:
+    """Every readable session record, newest first, and a warning per unreadable one."""
+    records: list[SessionRecord] = []
+    warnings: list[str] = []
+    for session_id in all_ids():
+        try:
+            records.append(load(session_id))
+        except (StateError, NotFoundError) as exc:
+            warnings.append(str(exc).splitlines()[0])
+    records.sort(key=lambda r: r.created_at, reverse=True)
+    return records, warnings

@@ -1,0 +1,165 @@
+"""The workflow model: frozen dataclasses produced by workflow.load. One step model for every phase."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+STEP_KINDS = ("shell", "claude", "write_file")
+CAPTURE_FORMATS = ("string", "json", "number", "lines", "boolean")
+
+
+@dataclass(frozen=True)
+class WriteFile:
+    path: str
+    content: str
+    format: str = "text"  # text | json | yaml
+    create_dirs: bool = False
+    mode: str | None = None
+
+
+@dataclass(frozen=True)
+class Handler:
+    """on_failure: steps to run when the step fails, then optionally retry the step."""
+
+    steps: tuple[Step, ...]
+    max_attempts: int = 1  # total attempts of the original step, the first one included
+    fail_workflow: bool | None = None  # None: fail only when a handler itself fails
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str  # one of STEP_KINDS
+    command: str = ""  # the shell script or the claude prompt
+    write_file: WriteFile | None = None
+    name: str | None = None
+    timeout: float | None = None
+    capture_output: bool | str = False
+    capture: str | None = None
+    capture_format: str = "string"
+    env: tuple[tuple[str, str], ...] = ()
+    working_dir: str | None = None
+    on_failure: Handler | None = None
+    on_success: tuple[Step, ...] = ()
+    on_exit_code: tuple[tuple[int, tuple[Step, ...]], ...] = ()
+    commit_required: bool = False
+    when: str | None = None
+    line: int | None = None
+
+    def describe(self) -> str:
+        if self.name:
+            return self.name
+        if self.kind == "write_file" and self.write_file:
+            return f"write_file: {self.write_file.path}"
+        first = self.command.strip().splitlines()[0] if self.command.strip() else ""
+        text = first if len(first) <= 70 else first[:67] + "..."
+        more = " ..." if len(self.command.strip().splitlines()) > 1 and len(first) <= 70 else ""
+        return f"{self.kind}: {text}{more}"
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    value: str
+    secret: bool = False
+
+
+@dataclass(frozen=True)
+class CaptureSpec:
+    """A setup capture_outputs entry: a variable taken from one setup command's output."""
+
+    command_index: int
+    source: str = "stdout"  # stdout | stderr | both | combined
+    json_path: str | None = None
+    pattern: str | None = None
+    default: str | None = None
+    multiline: str = "preserve"  # preserve | join | first_line | last_line | array
+
+
+@dataclass(frozen=True)
+class SetupPhase:
+    steps: tuple[Step, ...]
+    timeout: float | None = None
+    captures: tuple[tuple[str, CaptureSpec], ...] = ()
+
+
+@dataclass(frozen=True)
+class MapPhase:
+    input: str
+    agent_template: tuple[Step, ...]
+    json_path: str | None = None
+    filter: str | None = None
+    sort_by: str | None = None
+    offset: int = 0
+    max_items: int | None = None
+    distinct: str | None = None
+    max_parallel: int | str = 10  # a number, or "${VAR}" resolved at run time
+    agent_timeout_secs: float | str | None = None
+
+
+@dataclass(frozen=True)
+class ErrorPolicy:
+    on_item_failure: str = "dlq"  # dlq | skip | stop
+    max_failures: int | None = None
+    failure_threshold: float | None = None  # 0.0-1.0 of processed items
+    retry_attempts: int = 1  # attempts per item before it counts as failed
+    retry_backoff: float = 0.0  # seconds before the first retry; doubles each retry
+
+
+@dataclass(frozen=True)
+class MergePhase:
+    steps: tuple[Step, ...]
+    timeout: float | None = None
+
+
+@dataclass(frozen=True)
+class Workflow:
+    path: Path
+    sha256: str
+    name: str
+    mode: str  # standard | mapreduce
+    env: tuple[tuple[str, EnvVar], ...] = ()
+    steps: tuple[Step, ...] = ()  # standard
+    setup: SetupPhase | None = None
+    map: MapPhase | None = None
+    reduce: tuple[Step, ...] = ()
+    merge: MergePhase | None = None
+    error_policy: ErrorPolicy = field(default_factory=ErrorPolicy)
+    profiles: tuple[tuple[str, tuple[tuple[str, EnvVar], ...]], ...] = ()
+    env_files: tuple[str, ...] = ()
+
+    @property
+    def is_mapreduce(self) -> bool:
+        return self.mode == "mapreduce"
+
+    def env_dict(self) -> dict[str, EnvVar]:
+        return dict(self.env)
+
+    def phase_steps(self) -> dict[str, tuple[Step, ...]]:
+        if not self.is_mapreduce:
+            return {"steps": self.steps}
+        return {
+            "setup": self.setup.steps if self.setup else (),
+            "map": self.map.agent_template if self.map else (),
+            "reduce": self.reduce,
+        }
+
+    def uses_claude(self) -> bool:
+        return any(_step_uses_claude(s) for steps in self.phase_steps().values() for s in steps) or bool(
+            self.merge and any(_step_uses_claude(s) for s in self.merge.steps)
+        )
+
+
+def _step_uses_claude(step: Step) -> bool:
+    if step.kind == "claude":
+        return True
+    nested: list[Step] = list(step.on_success)
+    if step.on_failure:
+        nested.extend(step.on_failure.steps)
+    for _code, steps in step.on_exit_code:
+        nested.extend(steps)
+    return any(_step_uses_claude(s) for s in nested)
+
+
+def step_fingerprint(steps: tuple[Step, ...]) -> str:
+    """A stable text of a phase's steps, to tell which phases changed between two workflow versions."""
+    return repr(tuple((s.kind, s.command, s.write_file, s.on_failure, s.on_success, s.on_exit_code) for s in steps))

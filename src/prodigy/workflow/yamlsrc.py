@@ -1,0 +1,101 @@
+"""Parse YAML or JSON workflow text into plain data that remembers the line of every key and list item."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from prodigy.errors import WorkflowFileError
+
+
+class LineDict(dict):
+    """A dict that knows its own line and the line of each key (1-based)."""
+
+    line: int | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.key_lines: dict[Any, int] = {}
+        self.duplicates: list[tuple[Any, int]] = []
+
+
+class LineList(list):
+    line: int | None = None
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.item_lines: list[int] = []
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
+    loader.flatten_mapping(node)
+    result = LineDict()
+    result.line = node.start_mark.line + 1
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in result:
+            result.duplicates.append((key, key_node.start_mark.line + 1))
+        try:
+            result[key] = loader.construct_object(value_node, deep=True)
+        except TypeError:  # an unhashable key (a list as a key)
+            raise yaml.constructor.ConstructorError(
+                None, None, "found an unhashable key", key_node.start_mark) from None
+        result.key_lines[key] = key_node.start_mark.line + 1
+    return result
+
+
+def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LineList:
+    result = LineList(loader.construct_object(child, deep=True) for child in node.value)
+    result.line = node.start_mark.line + 1
+    result.item_lines = [child.start_mark.line + 1 for child in node.value]
+    return result
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
+_MAPPING_HINT = (
+    "A ': ' (colon and space) inside an unquoted value starts a new mapping. Quote the whole command, "
+    "e.g.  - shell: \"echo 'id: 1'\"  or use a block scalar:  - shell: |"
+)
+
+
+def parse_text(text: str, path: Path) -> Any:
+    if path.suffix.lower() == ".json":
+        return _parse_json(text, path)
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        column = mark.column + 1 if mark else None
+        problem = exc.problem or "invalid YAML"
+        hint = _MAPPING_HINT if "mapping values are not allowed" in problem else None
+        where = f"{path}:{line}:{column}" if line else str(path)
+        raise WorkflowFileError(f"{where}: invalid YAML: {problem}", hint=hint) from None
+    except yaml.YAMLError as exc:
+        raise WorkflowFileError(f"{path}: invalid YAML: {exc}") from None
+
+
+def _parse_json(text: str, path: Path) -> Any:
+    try:
+        return json.loads(text, object_hook=LineDict, object_pairs_hook=None)
+    except json.JSONDecodeError as exc:
+        raise WorkflowFileError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+
+
+def line_of(container: Any, key: Any = None) -> int | None:
+    if isinstance(container, LineDict):
+        return container.key_lines.get(key, container.line) if key is not None else container.line
+    if isinstance(container, LineList):
+        if isinstance(key, int) and 0 <= key < len(container.item_lines):
+            return container.item_lines[key]
+        return container.line
+    return None
