@@ -10,6 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from prodigy.cli.progress import MapReduceView
 from prodigy.execution import outcome as o
 
 
@@ -32,14 +33,17 @@ def tail(text: str, lines: int = 15) -> str:
     return "\n".join(rows[-lines:])
 
 
-class ConsoleReporter:
+class ConsoleReporter(MapReduceView):
     """Human output for `run` and `resume`. With json_mode, progress goes to stderr so stdout stays JSON."""
 
     def __init__(self, *, verbose: int = 0, json_mode: bool = False) -> None:
         self.out = console(stderr=json_mode)
         self.verbose = verbose
         self.json_mode = json_mode
-        self.live: Any = None  # a MapReduce progress display, when one is running
+        self._init_view()
+
+    def close(self) -> None:
+        self._stop_live()
 
     # -- plumbing
     def emit(self, event: str, **fields: Any) -> None:
@@ -73,7 +77,7 @@ class ConsoleReporter:
     def on_step_finished(self, index: int, total: int, description: str, outcome: o.StepOutcome) -> None:
         took = fmt_duration(outcome.duration)
         if outcome.status == o.SKIPPED:
-            self.print(f"  [dim]skipped (when: condition is false)[/dim]")
+            self.print("  [dim]skipped (when: condition is false)[/dim]")
         elif outcome.ok:
             note = " (recovered by on_failure)" if outcome.recovered else ""
             self.print(f"  [green]✔[/green] done in {took}{note}")

@@ -16,8 +16,8 @@ from prodigy.execution.reporter import Reporter
 from prodigy.execution.signals import StopRequest
 from prodigy.execution.standard import StandardResult, run_standard
 from prodigy.execution.steps.claude import claude_binary, require_claude
-from prodigy.state import checkpoints, sessions
 from prodigy.ids import new_session_id
+from prodigy.state import checkpoints, sessions
 from prodigy.state.checkpoints import StandardCheckpoint
 from prodigy.state.locks import ExecutionLock
 from prodigy.state.sessions import SessionRecord, now_iso

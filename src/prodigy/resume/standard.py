@@ -30,7 +30,8 @@ def refuse_if_finished(record: SessionRecord, *, force: bool = False) -> None:
         raise NothingToResumeError(f"Session {record.id} was cancelled and cannot be resumed.")
 
 
-def load_recorded_workflow(record: SessionRecord, override: str | None, reporter: Reporter) -> Workflow:
+def load_recorded_workflow(record: SessionRecord, override: str | None, reporter: Reporter, *,
+                           announce_change: bool = True) -> Workflow:
     """The workflow the session ran, from its recorded path (or --workflow); say so when it changed."""
     path = Path(override).expanduser() if override else Path(record.workflow_path)
     if not path.exists():
@@ -39,7 +40,7 @@ def load_recorded_workflow(record: SessionRecord, override: str | None, reporter
             hint=f"Point resume at it with: prodigy resume {record.id} --workflow PATH",
         )
     workflow = load_workflow(path)
-    if workflow.sha256 != record.workflow_sha256:
+    if announce_change and workflow.sha256 != record.workflow_sha256:
         reporter.emit("workflow_changed", old=record.workflow_sha256, new=workflow.sha256, detail="")
     if workflow.is_mapreduce != (record.kind == "mapreduce"):
         raise WorkflowFileError(

@@ -41,12 +41,11 @@ FILTERS = FILTERS_WITHOUT_ARG | {"default"}
 class InterpolationError(UsageError):
     """A malformed `${...}` reference or an unknown filter."""
 
-    def __init__(self, message: str, *, position: int | None = None, reference: str | None = None) -> None:
-        super().__init__(
-            message,
-            hint="References look like ${name}, ${a.b[0].c}, ${name:-default} or ${name|filter}; "
-            f"filters: {', '.join(sorted(FILTERS))}.",
-        )
+    def __init__(self, message: str, *, position: int | None = None, reference: str | None = None,
+                 hint: str | None = None) -> None:
+        super().__init__(message, hint=hint or (
+            "References look like ${name}, ${a.b[0].c}, ${name:-default} or ${name|filter}; "
+            f"filters: {', '.join(sorted(FILTERS))}."))
         self.position = position
         self.reference = reference
 
@@ -181,7 +180,7 @@ def evaluate(ref: Reference, ctx: Mapping[str, Any]) -> tuple[bool, Any]:
 # -------------------------------------------------------------------------------------- parsing
 
 
-def parse_dollar(template: str, start: int) -> tuple[Reference | None, int]:
+def _parse_dollar(template: str, start: int) -> tuple[Reference | None, int]:
     """Parse what starts at the `$` at `start`: (a reference or None, the end of what was consumed).
 
     None means "not prodigy's": a shell special parameter, a shell-only `${...}` expansion, or a
@@ -279,7 +278,7 @@ def _plain_refs(template: str) -> list[Reference]:
     refs: list[Reference] = []
     i = template.find("$")
     while i != -1:
-        ref, end = parse_dollar(template, i)
+        ref, end = _parse_dollar(template, i)
         if ref is not None:
             refs.append(ref)
         i = template.find("$", end)
@@ -321,6 +320,7 @@ def render_shell(template: str, ctx: Mapping[str, Any]) -> str:
 
 _UNQUOTED, _CMDSUB, _BACKTICK, _DQUOTE = "unquoted", "cmdsub", "backtick", "dquote"
 _SQUOTE, _ARITH, _HEREDOC, _COMMENT = "squote", "arith", "heredoc", "comment"
+_CODE_KINDS = frozenset({_UNQUOTED, _CMDSUB, _BACKTICK})
 _WORD_BREAK = frozenset(" \t\n;&|()<>`")
 _DELIMITER_END = frozenset(" \t\n;&|()<>")
 
@@ -359,7 +359,7 @@ class _NotAnInteger(Exception):
 def _arithmetic(text: str) -> str:
     # Quotes mean nothing inside $((...)): the shell still runs $(...) there, and bash evaluates
     # names and array subscripts. Only an integer literal is data; anything else must not get in.
-    if not _INT_RE.fullmatch(text):
+    if not _INT_RE.fullmatch(text) or not -(2**63) <= int(text) < 2**63:  # the shell's range
         raise _NotAnInteger
     number = int(text)
     return f"({number})" if number < 0 else str(number)
@@ -421,7 +421,9 @@ class _ShellLexer:
         return quoted
 
     def _reference(self) -> None:
-        ref, end = parse_dollar(self.t, self.i)
+        ref, end = _parse_dollar(self.t, self.i)
+        if ref is None and self.t.startswith("${", self.i) and self.stack[-1].kind in _CODE_KINDS:
+            end = _shell_expansion_end(self.t, self.i + 2, end)
         try:
             text = None if ref is None else self.resolve(ref, self._quote)
         except _NotAnInteger:
@@ -429,7 +431,9 @@ class _ShellLexer:
             raise InterpolationError(
                 f"Reference {ref_text} at position {self.i} is inside $((...)) but its value is not an "
                 "integer; only integers may be inserted into shell arithmetic",
-                position=self.i, reference=ref_text) from None
+                position=self.i, reference=ref_text,
+                hint="Check the value in a separate step, or hand it to a program instead of $((...)).",
+            ) from None
         self.out.append(self.t[self.i: end] if text is None else text)
         self.i = end
 
@@ -586,8 +590,10 @@ class _ShellLexer:
         if c == "\n":
             self._emit()
             self.line_start = True
+        elif c == "$" and doc.quoted:
+            self._reference()  # no $(...) in a quoted body: the shell expands nothing there
         elif c == "$":
-            self._reference() if doc.quoted else self._dollar()
+            self._dollar()
         elif c == "`":
             self._backtick()
         elif c == "\\" and not doc.quoted:
@@ -615,19 +621,72 @@ class _ShellLexer:
         """Emit the terminator; if an inserted value produced a line equal to the delimiter (which
         would end the body early and run the rest as commands), rename the delimiter first."""
         lines = "".join(self.out[doc.body_start:]).split("\n")
-
-        def collides(candidate: str) -> bool:
-            return any((line.lstrip("\t") if doc.strip_tabs else line) == candidate for line in lines)
-
-        delimiter = doc.delimiter
-        if collides(delimiter):
-            suffix = 1
-            while collides(f"{doc.delimiter}_{suffix}"):
-                suffix += 1
-            delimiter = f"{doc.delimiter}_{suffix}"
+        if doc.strip_tabs:
+            lines = [line.lstrip("\t") for line in lines]
+        delimiter = _choose_delimiter(doc.delimiter, lines)
+        if delimiter != doc.delimiter:
             self.out[doc.word_piece] = _single_quoted(delimiter) if doc.quoted else delimiter
         if terminator is not None:
             self.out.append(terminator[: len(terminator) - len(doc.delimiter)] + delimiter)
+
+
+def _choose_delimiter(delimiter: str, lines: list[str]) -> str:
+    for candidate in [delimiter] + [f"{letter}_{delimiter}" for letter in "ZQXJKVWYUPBGFMHCDLNRSTAEIO"]:
+        if _delimiter_fits(candidate, lines, strict=True):
+            return candidate
+    suffix = 1
+    while not _delimiter_fits(f"{delimiter}_{suffix}", lines, strict=False):
+        suffix += 1
+    return f"{delimiter}_{suffix}"
+
+
+def _delimiter_fits(candidate: str, lines: list[str], *, strict: bool) -> bool:
+    if candidate in lines:
+        return False
+    # dash 0.5.12 drops the first byte after a partial delimiter match at the start of a body line
+    # when it is not ASCII ("Eé" under EOF loses a byte), so strict also avoids such prefixes.
+    for line in lines if strict else ():
+        common = len(posixpath.commonprefix([line, candidate]))
+        if common and common < len(line) and not line[common].isascii():
+            return False
+    return True
+
+
+def _shell_expansion_end(t: str, start: int, fallback: int) -> int:
+    """The end of a shell-only `${...}` whose text may quote a brace, as in ${x:-"}"}.
+
+    Copied through unlexed, it must end where the shell ends it, or the quoting contexts after it
+    would be wrong."""
+    depth, k = 0, start
+    while k < len(t):
+        c = t[k]
+        if c == "\\":
+            k += 2
+            continue
+        if c in "'\"":
+            close = t.find(c, k + 1) if c == "'" else _dquote_end(t, k + 1)
+            if close == -1:
+                return fallback
+            k = close
+        elif c == "{":
+            depth += 1
+        elif c == "}":
+            if depth == 0:
+                return k + 1
+            depth -= 1
+        k += 1
+    return fallback
+
+
+def _dquote_end(t: str, k: int) -> int:
+    while k < len(t):
+        if t[k] == "\\":
+            k += 2
+        elif t[k] == '"':
+            return k
+        else:
+            k += 1
+    return -1
 
 
 def _heredoc_word(t: str, start: int) -> tuple[str, bool, int]:

@@ -86,9 +86,38 @@ def parse_text(text: str, path: Path) -> Any:
 
 def _parse_json(text: str, path: Path) -> Any:
     try:
-        return json.loads(text, object_hook=LineDict, object_pairs_hook=None)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise WorkflowFileError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+    # JSON is (nearly) YAML: the YAML parse supplies the line of every key and item, and duplicate keys;
+    # the values stay json's (YAML 1.1 would read `1e5` as a string).
+    try:
+        located = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
+    except yaml.YAMLError:
+        located = None
+    return _with_lines(data, located)
+
+
+def _with_lines(value: Any, located: Any) -> Any:
+    if isinstance(value, dict):
+        result = LineDict()
+        where = located if isinstance(located, LineDict) else None
+        if where is not None:
+            result.line = where.line
+            result.duplicates = list(where.duplicates)
+        for key, item in value.items():
+            result[key] = _with_lines(item, where.get(key) if where is not None else None)
+            if where is not None and key in where.key_lines:
+                result.key_lines[key] = where.key_lines[key]
+        return result
+    if isinstance(value, list):
+        same = isinstance(located, LineList) and len(located) == len(value)
+        result_list = LineList(_with_lines(v, located[i] if same else None) for i, v in enumerate(value))
+        if same:
+            result_list.line = located.line
+            result_list.item_lines = list(located.item_lines)
+        return result_list
+    return value
 
 
 def line_of(container: Any, key: Any = None) -> int | None:

@@ -1,0 +1,74 @@
+"""The end-of-job summary for people, and the JSON object for scripts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prodigy.cli.render import ConsoleReporter, emit_json, escape, fmt_duration
+
+
+def job_json(summary: Any) -> dict[str, Any]:
+    plan = summary.plan
+    run = summary.map_run
+    return {
+        "session_id": summary.session_id,
+        "job_id": summary.job_id,
+        "kind": "mapreduce",
+        "status": summary.status,
+        "exit_code": summary.exit_code,
+        "resumed": summary.resumed,
+        "phase": summary.phase,
+        "failed_phase": summary.failed_phase,
+        "error": summary.error,
+        "items": summary.counts,
+        "this_run": None if run is None else {
+            "started": run.started, "succeeded": run.succeeded, "failed_attempts": run.failed,
+            "retried": run.retried, "sent_to_dlq": run.to_dlq, "stopped_by_policy": run.stopped_by_policy,
+        },
+        "resume_plan": None if plan is None else {
+            "phase": plan.phase, "done_skipped": plan.done, "in_flight_rerun": len(plan.in_flight),
+            "dlq": len(plan.dlq), "dlq_retried": plan.retry_dlq, "pending": len(plan.pending),
+            "max_retries": plan.max_retries,
+        },
+        "setup_steps": {"done": summary.setup_steps[0], "total": summary.setup_steps[1]},
+        "reduce_steps": {"done": summary.reduce_steps[0], "total": summary.reduce_steps[1]},
+        "reaped_processes": summary.reaped,
+        "duration_seconds": round(summary.duration, 3),
+        "job_dir": summary.job_dir,
+        "events_log": summary.events_path,
+        "warnings": summary.warnings,
+        "next_command": summary.next_command,
+    }
+
+
+def finish_job(reporter: ConsoleReporter, summary: Any, json_output: bool) -> int:
+    reporter.close()
+    if json_output:
+        emit_json(job_json(summary))
+        return summary.exit_code
+    counts = summary.counts
+    out = reporter
+    head = "Resume" if summary.resumed else "Run"
+    items = (f"{counts['successful']} succeeded, {counts['failed']} failed"
+             f"{' (' + str(counts['dlq']) + ' in the dead-letter queue)' if counts['dlq'] else ''}, "
+             f"{counts['pending']} not run, of {counts['total']}")
+    if summary.status == "completed":
+        out.print(f"[green]Done[/green]: {counts['successful']} of {counts['total']} item(s) succeeded "
+                  f"({fmt_duration(summary.duration)}).")
+    elif summary.status == "completed_with_failures":
+        out.print(f"[yellow]Done[/yellow]: {counts['successful']} succeeded, {counts['dlq']} in the dead-letter "
+                  f"queue (prodigy dlq list {summary.job_id}) ({fmt_duration(summary.duration)}).")
+    elif summary.status == "interrupted":
+        out.print(f"[yellow]■ {head} interrupted[/yellow] during {summary.phase}: {items}.")
+    else:
+        out.print(f"[red]✖ {head} failed[/red] in {summary.failed_phase}: {escape(summary.error or '')}")
+        out.print(f"  Items: {items}.")
+    if summary.map_run is not None and summary.resumed:
+        run = summary.map_run
+        out.print(f"  This resume ran {run.started} attempt(s): {run.succeeded} succeeded, {run.failed} failed.")
+    out.print(f"  Job folder: {escape(summary.job_dir)}")
+    out.print(f"  Events:     {escape(summary.events_path)}")
+    if summary.next_command:
+        verb = "Resume with" if summary.status in ("interrupted", "failed") else "Retry the DLQ with"
+        out.print(f"{verb}: [bold]{summary.next_command}[/bold]")
+    return summary.exit_code

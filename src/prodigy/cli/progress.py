@@ -1,0 +1,123 @@
+"""MapReduce progress: a live rich display per phase on a terminal; plain lines in a pipe (no control
+characters: one line per finished item for small jobs, at most one line a second for large ones)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+PLAIN_PER_ITEM_LIMIT = 200
+
+
+class MapReduceView:
+    out: Any
+    json_mode: bool
+    verbose: int
+
+    def print(self, text: str = "", style: str | None = None) -> None:  # provided by ConsoleReporter
+        raise NotImplementedError
+
+    def _init_view(self) -> None:
+        self._progress: Progress | None = None
+        self._task: Any = None
+        self._plain_total = 0
+        self._last_plain = 0.0
+        self._last_counts: dict[str, int] = {}
+
+    @property
+    def _live(self) -> bool:
+        return bool(self.out.is_terminal)
+
+    def on_job_created(self, job_id: str, job_dir: str, events_path: str) -> None:
+        self.print(f"Job:     [bold]{job_id}[/bold]")
+        if self.verbose:
+            self.print(f"Job folder: {escape(job_dir)}")
+
+    def on_phase_started(self, phase: str, total: int, done: int = 0) -> None:
+        if phase != "map":
+            if total:
+                self.print(f"{phase.capitalize():<7}{total} step(s)" + (f", {done} already done" if done else ""))
+            return
+        self._plain_total = total
+        if self._live and total:
+            self._progress = Progress(
+                TextColumn("Map   "), BarColumn(bar_width=None),
+                TextColumn("{task.completed}/{task.total}"), TextColumn("{task.fields[detail]}"),
+                TextColumn("ETA"), TimeRemainingColumn(), console=self.out, transient=False,
+            )
+            self._task = self._progress.add_task("map", total=total, completed=done, detail="")
+            self._progress.start()
+        else:
+            self.print(f"Map    {total} item(s)" + (f", {done} already done" if done else ""))
+
+    def on_phase_step_started(self, phase: str, index: int, total: int, description: str) -> None:
+        if self.verbose:
+            self.print(f"[cyan]→[/cyan] {phase} [{index + 1}/{total}] {escape(description)}")
+
+    def on_phase_step_finished(self, phase: str, index: int, total: int, description: str, outcome: Any) -> None:
+        if outcome.ok:
+            if self.verbose:
+                self.print(f"  [green]✔[/green] {phase} step {index + 1}/{total} ({outcome.duration:.1f}s)")
+            return
+        if outcome.status == "interrupted":
+            return
+        self.print(f"[red]✖[/red] {phase} step {index + 1}/{total} failed: {escape(description)}")
+        self.print(f"  {escape(outcome.error or outcome.status)}")
+        if outcome.stderr.strip():
+            rows = outcome.stderr.rstrip().splitlines()[-15:]
+            self.print("[dim]" + escape("\n".join(rows)) + "[/dim]")
+        if outcome.log_path:
+            self.print(f"  Agent log: {escape(outcome.log_path)}")
+
+    def on_phase_finished(self, phase: str, **counts: Any) -> None:
+        if phase == "map":
+            self._stop_live()
+            return
+        self.print(f"{phase.capitalize():<7}[green]✔[/green]")
+
+    def on_map_progress(self, done: int, succeeded: int, failed: int, running: int, total: int) -> None:
+        self._last_counts = {"done": done, "succeeded": succeeded, "failed": failed, "running": running,
+                             "total": total}
+        if self._progress is not None:
+            self._progress.update(self._task, completed=done,
+                                  detail=f"✔ {succeeded} ✖ {failed} ⟳ {running} running")
+            return
+        if self._plain_total > PLAIN_PER_ITEM_LIMIT and time.monotonic() - self._last_plain >= 1.0:
+            self._last_plain = time.monotonic()
+            self.print(f"Map    {done}/{total} done ({succeeded} ok, {failed} failed, {running} running)")
+
+    def on_item_finished(self, index: int, ok: bool, outcome: Any) -> None:
+        if self._progress is not None:
+            if not ok:
+                self._progress.console.print(f"[red]✖[/red] item_{index}: {escape(outcome.error or outcome.status)}")
+            return
+        if self._plain_total <= PLAIN_PER_ITEM_LIMIT or not ok:
+            mark = "✔" if ok else "✖"
+            detail = f"{outcome.duration:.1f}s" if ok else escape(outcome.error or outcome.status)
+            self.print(f"  item_{index} {mark} {detail}")
+
+    def on_item_retry(self, index: int, outcome: Any) -> None:
+        if self.verbose or self._progress is None:
+            self.print(f"  item_{index} ⟳ retrying after: {escape(outcome.error or outcome.status)}")
+
+    def on_job_resume_plan(self, session_id: str, job_id: str, job_dir: str, plan: Any, force: bool,
+                           reaped: int) -> None:
+        self.print(f"Resuming MapReduce job [bold]{job_id}[/bold]")
+        self.print(f"Session: {session_id}")
+        self.print(f"Job folder: {escape(job_dir)}")
+        self.print(f"Phase: {plan.phase}")
+        if plan.total_items is not None:
+            dlq_note = "retried now (--force)" if plan.retry_dlq else "retried only with --force"
+            self.print(f"Items: {plan.total_items} total, {plan.done} done (skipped), {len(plan.in_flight)} in "
+                       f"flight at interruption (will re-run), {len(plan.dlq)} in DLQ ({dlq_note}), "
+                       f"{len(plan.pending)} pending")
+        if reaped:
+            self.print(f"Ended {reaped} command(s) still running from the interrupted run.")
+
+    def _stop_live(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None

@@ -1,0 +1,313 @@
+"""A MapReduce job from start (or from wherever it stopped) to end: setup -> map -> reduce.
+
+`run_new_job` creates the job; `execute_job` is shared by run and resume, so a resumed job runs through
+exactly the same code as a fresh one."""
+
+from __future__ import annotations
+
+import time
+from collections import ChainMap
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from prodigy import paths
+from prodigy.errors import ExitCode, UsageError
+from prodigy.execution import environment
+from prodigy.execution import outcome as o
+from prodigy.execution.mapreduce.coordinator import Coordinator, MapRun
+from prodigy.execution.mapreduce.mapvars import MapVariables, counts
+from prodigy.execution.mapreduce.phases import run_phase_steps
+from prodigy.execution.mapreduce.pool import LocalExecutor
+from prodigy.execution.process import reap_recorded
+from prodigy.execution.reporter import Reporter
+from prodigy.execution.session import RunOptions, step_context
+from prodigy.execution.signals import StopRequest
+from prodigy.ids import new_job_id
+from prodigy.state import sessions
+from prodigy.state.events import EventLog, new_correlation_id
+from prodigy.state.jobs import RUNNING, JobMeta, JobState, JobStore, write_mappings
+from prodigy.state.sessions import SessionRecord, now_iso
+from prodigy.workflow.interpolate import render
+from prodigy.workflow.items import resolve_items
+from prodigy.workflow.load import parse_duration
+from prodigy.workflow.model import Workflow
+
+
+@dataclass(frozen=True)
+class JobSummary:
+    session_id: str
+    job_id: str
+    job_dir: str
+    events_path: str
+    status: str  # completed | completed_with_failures | failed | interrupted
+    phase: str  # the phase reached: setup | map | reduce | done
+    exit_code: int
+    duration: float
+    counts: dict[str, int]
+    map_run: MapRun | None
+    setup_steps: tuple[int, int]  # (done, total)
+    reduce_steps: tuple[int, int]
+    error: str | None = None
+    failure: o.StepOutcome | None = None
+    failed_phase: str | None = None
+    resumed: bool = False
+    plan: Any = None  # the resume plan, when resumed
+    reaped: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def next_command(self) -> str | None:
+        if self.status in ("interrupted", "failed"):
+            return f"prodigy resume {self.session_id}"
+        if self.counts.get("dlq"):
+            return f"prodigy resume-job {self.job_id} --force --max-retries 2"
+        return None
+
+
+def run_new_job(workflow: Workflow, record: SessionRecord, options: RunOptions, stop: StopRequest,
+                reporter: Reporter, *, on_line: Any = None) -> JobSummary:
+    """`prodigy run` of a MapReduce workflow; the caller holds the session lock."""
+    job_id = new_job_id(record.id)
+    record.job_id, record.phase = job_id, "setup"
+    meta = JobMeta(job_id=job_id, session_id=record.id, workflow_path=str(workflow.path),
+                   workflow_sha256=workflow.sha256, run_dir=str(options.run_dir), repo=record.repo or "",
+                   created_at=now_iso())
+    store = JobStore.create(meta, workflow.path.read_text(encoding="utf-8"))
+    write_mappings(job_id, record.id, workflow.name)
+    sessions.save(record)
+    reporter.emit("job_created", job_id=job_id, job_dir=str(store.folder),
+                  events_path=str(paths.events_file(meta.repo, job_id)))
+    store.append({"t": "job_status", "status": "running"})
+    return execute_job(workflow, record, store, options, stop, reporter, on_line=on_line)
+
+
+def reap_orphans(state: JobState) -> int:
+    """After a hard kill: end commands of the dead run still alive (checked by start time), before re-running."""
+    reaped = 0
+    for item in state.items.values():
+        if item.status == RUNNING and item.proc and reap_recorded(int(item.proc[0]), int(item.proc[1]),
+                                                                   float(item.proc[2])):
+            reaped += 1
+    if state.step_proc and reap_recorded(int(state.step_proc[2]), int(state.step_proc[3]),
+                                         float(state.step_proc[4])):
+        reaped += 1
+    return reaped
+
+
+def execute_job(workflow: Workflow, record: SessionRecord, store: JobStore, options: RunOptions,
+                stop: StopRequest, reporter: Reporter, *, on_line: Any = None, resumed: bool = False,
+                plan: Any = None, dispatch_order: list[int] | None = None, reaped: int = 0,
+                correlation_id: str | None = None) -> JobSummary:
+    started = time.monotonic()
+    state = store.state
+    assert state is not None
+    meta_repo = record.repo or paths.repo_name(options.run_dir)
+    env = environment.build(workflow, session_id=record.id, run_dir=options.run_dir, profile=options.profile,
+                            extra={"PRODIGY_JOB_ID": state.job_id})
+    events = EventLog(paths.events_file(meta_repo, state.job_id), session_id=record.id, job_id=state.job_id,
+                      correlation_id=correlation_id or new_correlation_id(), mask=env.masker)
+    ctx = step_context(workflow, record.id, options, stop, env, on_line)
+    base_vars: dict[str, Any] = dict(env.variables)
+    runner = _JobRun(workflow, record, store, state, options, stop, reporter, events, ctx, base_vars, env)
+    events.emit("resume_started" if resumed else "job_started", phase=state.phase,
+                workflow=str(workflow.path))
+    try:
+        summary = runner.run(dispatch_order)
+    finally:
+        store.close()
+    events.emit("resume_finished" if resumed else "job_finished", status=summary.status,
+                exit_code=summary.exit_code, **{k: v for k, v in summary.counts.items()})
+    events.close()
+    return JobSummary(**{**summary.__dict__, "duration": time.monotonic() - started, "resumed": resumed,
+                         "plan": plan, "reaped": reaped, "warnings": state.warnings + summary.warnings})
+
+
+class _JobRun:
+    def __init__(self, workflow: Workflow, record: SessionRecord, store: JobStore, state: JobState,
+                 options: RunOptions, stop: StopRequest, reporter: Reporter, events: EventLog, ctx: Any,
+                 base_vars: dict[str, Any], env: environment.RunEnvironment) -> None:
+        self.workflow, self.record, self.store, self.state = workflow, record, store, state
+        self.options, self.stop, self.reporter, self.events = options, stop, reporter, events
+        self.ctx, self.base_vars, self.env = ctx, base_vars, env
+        self.map_run: MapRun | None = None
+        self.warnings: list[str] = []
+
+    def run(self, dispatch_order: list[int] | None) -> JobSummary:
+        self._set_session(status="running", phase=self.state.phase)
+        if not self.state.setup_complete:
+            failure = self._setup()
+            if failure is not None:
+                return self._stopped("setup", failure)
+        if not self.state.map_complete:
+            stopped = self._map(dispatch_order)
+            if stopped is not None:
+                return stopped
+        if not self.state.reduce_complete:
+            failure = self._reduce()
+            if failure is not None:
+                return self._stopped("reduce", failure)
+        return self._completed()
+
+    # -- phases
+    def _setup(self) -> o.StepOutcome | None:
+        setup = self.workflow.setup
+        steps = setup.steps if setup else ()
+        self._phase_started("setup", len(steps))
+        ctx = self.ctx
+        if setup and setup.timeout:
+            ctx = _with_deadline(ctx, setup.timeout)
+        failure = run_phase_steps("setup", steps, self.state.setup_steps, self.base_vars, self.store, ctx,
+                                  self.reporter, self.events, setup.captures if setup else ())
+        if failure is not None:
+            return failure
+        captures = {k: v for vars_ in self.state.setup_steps.values() for k, v in vars_.items()}
+        self.store.append({"t": "setup_done", "captures": _exportable(captures)})
+        self._phase_finished("setup")
+        return None
+
+    def _map(self, dispatch_order: list[int] | None) -> JobSummary | None:
+        spec = self.workflow.map
+        assert spec is not None
+        variables = {**self.base_vars, **self.state.captures}
+        if self.state.item_count is None:
+            work = resolve_items(spec, run_dir=self.options.run_dir, variables=variables,
+                                 env=self.env.process_env)
+            for warning in work.warnings:
+                self.reporter.emit("warning", text=warning)
+                self.warnings.append(warning)
+            self.store.freeze_items(work.items)
+            self.events.emit("items_frozen", count=len(work.items), found=work.found, source=work.source)
+        order = dispatch_order if dispatch_order is not None else self.state.indexes("pending", RUNNING)
+        max_parallel = self._max_parallel(spec.max_parallel, variables)
+        self._phase_started("map", self.state.item_count or 0)
+        self._set_session(phase="map")
+        items = self.store.load_items(set(order))
+        coordinator = Coordinator(
+            store=self.store, items=items, steps=spec.agent_template, variables=variables,
+            policy=self.workflow.error_policy, max_parallel=max_parallel,
+            timeout=_seconds(spec.agent_timeout_secs, variables), reporter=self.reporter, events=self.events,
+            stop=self.stop)
+        executor = LocalExecutor(max_parallel, self.ctx, self.state.job_id, coordinator.record_process)
+        try:
+            self.map_run = coordinator.execute(executor, order)
+        finally:
+            executor.shutdown()
+        if self.map_run.interrupted:
+            return self._interrupted("map")
+        if self.map_run.stopped_by_policy:
+            return self._stopped("map", None, error=f"map phase stopped: {self.map_run.stopped_by_policy}")
+        numbers = counts(self.state)
+        self.store.append({"t": "map_done", **numbers})
+        self.events.emit("phase_completed", phase="map", **numbers)
+        self.reporter.emit("phase_finished", phase="map", **numbers)
+        return None
+
+    def _reduce(self) -> o.StepOutcome | None:
+        steps = self.workflow.reduce
+        self._phase_started("reduce", len(steps))
+        self._set_session(phase="reduce")
+        map_vars = MapVariables(self.store, self.state)
+        variables = ChainMap(map_vars, self.state.captures, self.base_vars)
+        ctx = _with_env(self.ctx, map_vars.env())
+        failure = run_phase_steps("reduce", steps, self.state.reduce_steps, variables, self.store, ctx,
+                                  self.reporter, self.events)
+        if failure is not None:
+            return failure
+        self.store.append({"t": "reduce_done"})
+        self._phase_finished("reduce")
+        return None
+
+    # -- helpers
+    def _max_parallel(self, value: int | str, variables: dict[str, Any]) -> int:
+        if isinstance(value, int):
+            return value
+        text = render(value, {**self.env.process_env, **variables})
+        if not text.strip().isdigit() or int(text) < 1:
+            raise UsageError(f"map.max_parallel {value!r} resolved to {text!r}, not a positive integer.",
+                             hint="Set the variable in the workflow's env: or the environment.")
+        return int(text)
+
+    def _phase_started(self, phase: str, total: int) -> None:
+        self.events.emit("phase_started", phase=phase, total=total)
+        self.reporter.emit("phase_started", phase=phase, total=total,
+                           done=self._done_in(phase))
+
+    def _done_in(self, phase: str) -> int:
+        if phase == "setup":
+            return len(self.state.setup_steps)
+        if phase == "reduce":
+            return len(self.state.reduce_steps)
+        return counts(self.state)["successful"] + counts(self.state)["failed"]
+
+    def _phase_finished(self, phase: str) -> None:
+        self.events.emit("phase_completed", phase=phase)
+        self.reporter.emit("phase_finished", phase=phase)
+
+    def _set_session(self, **changes: Any) -> None:
+        for key, value in changes.items():
+            setattr(self.record, key, value)
+        numbers = counts(self.state)
+        self.record.progress = {"done": numbers["successful"] + numbers["failed"], "total": numbers["total"],
+                                "failed": numbers["failed"], "dlq": numbers["dlq"]}
+        sessions.save(self.record)
+
+    def _summary(self, status: str, exit_code: ExitCode, *, error: str | None = None,
+                 failure: o.StepOutcome | None = None, failed_phase: str | None = None) -> JobSummary:
+        setup_total = len(self.workflow.setup.steps) if self.workflow.setup else 0
+        return JobSummary(
+            session_id=self.record.id, job_id=self.state.job_id, job_dir=str(self.store.folder),
+            events_path=str(self.events.path), status=status, phase=self.state.phase, exit_code=int(exit_code),
+            duration=0.0, counts=counts(self.state), map_run=self.map_run,
+            setup_steps=(len(self.state.setup_steps), setup_total),
+            reduce_steps=(len(self.state.reduce_steps), len(self.workflow.reduce)),
+            error=error, failure=failure, failed_phase=failed_phase, warnings=self.warnings,
+        )
+
+    def _finish_session(self, status: str, exit_code: ExitCode, error: str | None) -> None:
+        self.store.append({"t": "job_status", "status": status, "error": error})
+        self.record.exit_code = int(exit_code)
+        self.record.error = error
+        self.record.finished_at = now_iso() if status == "completed" else None
+        self._set_session(status=status, phase=self.state.phase)
+
+    def _stopped(self, phase: str, failure: o.StepOutcome | None, error: str | None = None) -> JobSummary:
+        if failure is not None and failure.status == o.INTERRUPTED:
+            return self._interrupted(phase)
+        message = error or f"{phase} failed: {failure.error if failure else 'unknown error'}"
+        self.events.emit("phase_failed", phase=phase, error=message)
+        self._finish_session("failed", ExitCode.FAILED, self.env.masker(message))
+        return self._summary("failed", ExitCode.FAILED, error=message, failure=failure, failed_phase=phase)
+
+    def _interrupted(self, phase: str) -> JobSummary:
+        self.events.emit("job_interrupted", phase=phase, signal=self.stop.signal_name)
+        self._finish_session("interrupted", ExitCode.INTERRUPTED, f"interrupted during {phase}")
+        return self._summary("interrupted", ExitCode.INTERRUPTED, error=f"interrupted during {phase}")
+
+    def _completed(self) -> JobSummary:
+        numbers = counts(self.state)
+        status = "completed_with_failures" if numbers["dlq"] else "completed"
+        code = ExitCode.DLQ_NOT_EMPTY if numbers["dlq"] else ExitCode.OK
+        self._finish_session("completed", code, None)
+        return self._summary(status, code)
+
+
+def _with_deadline(ctx: Any, seconds: float) -> Any:
+    return replace(ctx, deadline=time.monotonic() + seconds)
+
+
+def _with_env(ctx: Any, extra: dict[str, str]) -> Any:
+    return replace(ctx, process_env={**ctx.process_env, **extra})
+
+
+def _seconds(value: float | str | None, variables: dict[str, Any]) -> float | None:
+    if value is None or isinstance(value, float):
+        return value
+    seconds = parse_duration(render(value, variables))
+    if seconds is None:
+        raise UsageError(f"agent_timeout_secs {value!r} did not resolve to a duration.")
+    return seconds
+
+
+def _exportable(captures: dict[str, Any]) -> dict[str, Any]:
+    """Setup captures handed to map and reduce: named captures, not every step's ${shell.output}."""
+    return {k: v for k, v in captures.items() if not k.startswith(("shell.", "claude."))}

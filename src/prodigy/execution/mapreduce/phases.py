@@ -1,0 +1,110 @@
+"""Setup and reduce: steps in order with a completion record per step in the job journal (captured
+variables included), so a resume continues at the first step without one."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import ChainMap
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from prodigy.execution import outcome as o
+from prodigy.execution.context import StepContext
+from prodigy.execution.process import StartInfo
+from prodigy.execution.reporter import Reporter
+from prodigy.execution.runner import run_step
+from prodigy.state.events import EventLog
+from prodigy.state.jobs import JobStore
+from prodigy.workflow.model import CaptureSpec, Step
+
+
+def run_phase_steps(phase: str, steps: tuple[Step, ...], done: Mapping[int, dict[str, Any]],
+                    variables: Mapping[str, Any], store: JobStore, ctx: StepContext, reporter: Reporter,
+                    events: EventLog, captures: tuple[tuple[str, CaptureSpec], ...] = ()) -> o.StepOutcome | None:
+    """Run the steps of `phase` not yet in `done`. Returns the failing outcome, or None when all are done."""
+    live: dict[str, Any] = {}
+    for vars_ in done.values():
+        live.update(vars_)
+    total = len(steps)
+    for index, step in enumerate(steps):
+        if index in done:
+            continue
+        reporter.emit("phase_step_started", phase=phase, index=index, total=total, description=step.describe())
+        events.emit("step_started", phase=phase, step=index + 1, description=step.describe())
+        outcome = run_step(step, ChainMap(live, variables), _recording(ctx, store, phase, index))
+        reporter.emit("phase_step_finished", phase=phase, index=index, total=total,
+                      description=step.describe(), outcome=outcome)
+        events.emit("step_completed" if outcome.ok else "step_failed", phase=phase, step=index + 1,
+                    status=outcome.status, exit_code=outcome.exit_code, duration=round(outcome.duration, 3),
+                    error=ctx.masker(outcome.error) if outcome.error else None, log_path=outcome.log_path)
+        if not outcome.ok:
+            return outcome
+        exported = dict(outcome.variables)
+        exported.update(_captures_for(index, captures, outcome))
+        live.update(exported)
+        store.append({"t": f"{phase}_step", "index": index, "vars": _storable(exported, ctx)})
+    return None
+
+
+def _recording(ctx: StepContext, store: JobStore, phase: str, index: int) -> StepContext:
+    def on_start(info: StartInfo) -> None:
+        store.append({"t": "proc", "ph": phase, "k": index, "pid": info.pid, "pg": info.pgid, "st": info.start_time})
+
+    return replace(ctx, on_start=on_start, label=f"{phase}{index + 1}")
+
+
+def _storable(variables: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+    if not ctx.masker:
+        return variables
+    return {k: ctx.masker(v) if isinstance(v, str) else v for k, v in variables.items()}
+
+
+def _captures_for(index: int, captures: tuple[tuple[str, CaptureSpec], ...], outcome: o.StepOutcome) -> dict[str, Any]:
+    return {name: capture_value(spec, outcome) for name, spec in captures if spec.command_index == index}
+
+
+def capture_value(spec: CaptureSpec, outcome: o.StepOutcome) -> Any:
+    """setup.capture_outputs: one variable from one command's output."""
+    text = {"stdout": outcome.stdout, "stderr": outcome.stderr,
+            "both": outcome.stdout + outcome.stderr,
+            "combined": outcome.stdout + ("\n" if outcome.stdout and outcome.stderr else "") + outcome.stderr,
+            }[spec.source]
+    value: Any = text
+    if spec.json_path:
+        value = _json_path_value(spec.json_path, text)
+    elif spec.pattern:
+        match = re.search(spec.pattern, text, re.MULTILINE)
+        value = (match.group(1) if match and match.groups() else match.group(0)) if match else None
+    if isinstance(value, str):
+        value = _multiline(value.rstrip("\n"), spec.multiline)
+    if value in (None, "", []) and spec.default is not None:
+        return spec.default
+    return value
+
+
+def _json_path_value(path: str, text: str) -> Any:
+    from jsonpath_ng.ext import parse
+
+    try:
+        data = json.loads(text)
+        matches = [m.value for m in parse(path).find(data)]
+    except Exception:  # noqa: BLE001 - not JSON, or a bad path: the capture falls back to its default
+        return None
+    if not matches:
+        return None
+    return matches[0] if len(matches) == 1 else matches
+
+
+def _multiline(text: str, mode: str) -> Any:
+    lines = text.splitlines()
+    if mode == "join":
+        return " ".join(line.strip() for line in lines if line.strip())
+    if mode == "first_line":
+        return lines[0] if lines else ""
+    if mode == "last_line":
+        return lines[-1] if lines else ""
+    if mode == "array":
+        return lines
+    return text

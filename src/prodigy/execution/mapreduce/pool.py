@@ -1,0 +1,108 @@
+"""Executors run one item's agent template and return its outcome; they never write state (invariant 2).
+
+The coordinator talks to them through this interface; the local thread pool is the default, and a cluster
+backend is a second implementation of the same interface."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from prodigy.execution import outcome as o
+from prodigy.execution.context import StepContext
+from prodigy.execution.process import StartInfo
+from prodigy.execution.runner import run_steps
+from prodigy.workflow.model import Step
+
+OUTPUT_KEEP = 8 * 1024  # bytes of an item's output kept in its journal record (the tail)
+STDERR_KEEP = 4 * 1024
+
+
+@dataclass(frozen=True)
+class ItemTask:
+    index: int
+    attempt: int
+    item: Any
+    total: int
+    steps: tuple[Step, ...]
+    variables: dict[str, Any]  # workflow env + setup captures
+    timeout: float | None  # agent_timeout_secs
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    index: int
+    attempt: int
+    status: str
+    exit_code: int | None
+    duration: float
+    error: str | None
+    output: str
+    stderr: str
+    log_path: str | None
+    worker: str = "local"
+
+
+class ItemExecutor(Protocol):
+    name: str
+
+    def submit(self, task: ItemTask) -> Future[ItemOutcome]: ...
+
+    def shutdown(self) -> None: ...
+
+
+def item_variables(task: ItemTask) -> dict[str, Any]:
+    item_json = json.dumps(task.item, ensure_ascii=False, separators=(",", ":"))
+    return {**task.variables, "item": task.item, "item_json": item_json, "item_id": f"item_{task.index}",
+            "item_index": task.index, "item_total": task.total, "attempt": task.attempt}
+
+
+def item_env(task: ItemTask, job_id: str) -> dict[str, str]:
+    return {"PRODIGY_JOB_ID": job_id, "PRODIGY_ITEM_ID": f"item_{task.index}",
+            "PRODIGY_ITEM_INDEX": str(task.index),
+            "PRODIGY_ITEM_JSON": json.dumps(task.item, ensure_ascii=False, separators=(",", ":")),
+            "PRODIGY_ATTEMPT": str(task.attempt)}
+
+
+def run_item(task: ItemTask, ctx: StepContext, job_id: str) -> ItemOutcome:
+    """Run one attempt of one item. Never raises for command failures (invariant 8)."""
+    started = time.monotonic()
+    deadline = started + task.timeout if task.timeout else None
+    item_ctx = replace(ctx, process_env={**ctx.process_env, **item_env(task, job_id)}, deadline=deadline,
+                       label=f"item_{task.index}")
+    result = run_steps(task.steps, item_variables(task), item_ctx)
+    error = result.error
+    if result.status == o.TIMED_OUT and deadline is not None and time.monotonic() >= deadline - 0.05:
+        error = f"agent timed out after {task.timeout:g}s (agent_timeout_secs)"
+    return ItemOutcome(
+        index=task.index, attempt=task.attempt, status=result.status, exit_code=result.exit_code,
+        duration=time.monotonic() - started, error=ctx.masker(error) if error else None,
+        output=ctx.masker(result.stdout[-OUTPUT_KEEP:]), stderr=ctx.masker(result.stderr[-STDERR_KEEP:]),
+        log_path=result.log_path,
+    )
+
+
+class LocalExecutor:
+    """A thread per running item; each command runs in its own process group."""
+
+    name = "local"
+
+    def __init__(self, max_parallel: int, ctx: StepContext, job_id: str,
+                 on_start: Callable[[ItemTask, StartInfo], None]) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="prodigy-item")
+        self._ctx = ctx
+        self._job_id = job_id
+        self._on_start = on_start
+
+    def submit(self, task: ItemTask) -> Future[ItemOutcome]:
+        def record(info: StartInfo) -> None:
+            self._on_start(task, info)
+
+        return self._pool.submit(run_item, task, replace(self._ctx, on_start=record), self._job_id)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,84 @@
+"""Observability events: events/{repo}/{job_id}/events.jsonl, one JSON object per line.
+
+Events are for people and tools reading what happened; the job journal is the source of truth. They are
+buffered and flushed about once a second (and at every phase end), never fsync'd per line."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from prodigy.state.sessions import now_iso
+
+FLUSH_SECONDS = 1.0
+
+
+def new_correlation_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+class EventLog:
+    def __init__(self, path: Path, *, session_id: str, job_id: str, correlation_id: str,
+                 mask: Any = None) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.session_id = session_id
+        self.job_id = job_id
+        self.correlation_id = correlation_id
+        self._mask = mask
+        self._buffer: list[str] = []
+        self._last_flush = time.monotonic()
+        self._lock = threading.Lock()
+        self._host = socket.gethostname()
+
+    def emit(self, event: str, **fields: Any) -> None:
+        record = {"ts": now_iso(), "event": event, "correlation_id": self.correlation_id,
+                  "session_id": self.session_id, "job_id": self.job_id, "host": self._host, "pid": os.getpid()}
+        record.update({k: v for k, v in fields.items() if v is not None})
+        line = json.dumps(record, ensure_ascii=False, default=str)
+        if self._mask:
+            line = self._mask(line)
+        with self._lock:
+            self._buffer.append(line + "\n")
+            due = time.monotonic() - self._last_flush >= FLUSH_SECONDS
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            lines, self._buffer = self._buffer, []
+            self._last_flush = time.monotonic()
+        if lines:
+            with open(self.path, "a", encoding="utf-8") as handle:
+                handle.write("".join(lines))
+
+    def close(self) -> None:
+        self.flush()
+
+
+def read_events(path: Path) -> tuple[list[dict[str, Any]], int]:
+    """All readable events and the number of unreadable lines skipped."""
+    events, bad = [], 0
+    try:
+        handle = open(path, encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return [], 0
+    with handle:
+        for line in handle:
+            if not line.endswith("\n"):
+                bad += 1
+                break
+            try:
+                record = json.loads(line)
+            except ValueError:
+                bad += 1
+                continue
+            if isinstance(record, dict):
+                events.append(record)
+    return events, bad
