@@ -26,6 +26,7 @@ class MapReduceView:
         self._plain_total = 0
         self._last_plain = 0.0
         self._last_counts: dict[str, int] = {}
+        self._phase_totals: dict[str, tuple[int, int]] = {}
 
     @property
     def _live(self) -> bool:
@@ -38,8 +39,7 @@ class MapReduceView:
 
     def on_phase_started(self, phase: str, total: int, done: int = 0) -> None:
         if phase != "map":
-            if total:
-                self.print(f"{phase.capitalize():<7}{total} step(s)" + (f", {done} already done" if done else ""))
+            self._phase_totals[phase] = (done, total)
             return
         self._plain_total = total
         if self._live and total:
@@ -51,7 +51,7 @@ class MapReduceView:
             self._task = self._progress.add_task("map", total=total, completed=done, detail="")
             self._progress.start()
         else:
-            self.print(f"Map    {total} item(s)" + (f", {done} already done" if done else ""))
+            self.print(f"Map    {total} item(s)" + (f", {done} already finished" if done else ""))
 
     def on_phase_step_started(self, phase: str, index: int, total: int, description: str) -> None:
         if self.verbose:
@@ -76,7 +76,9 @@ class MapReduceView:
         if phase == "map":
             self._stop_live()
             return
-        self.print(f"{phase.capitalize():<7}[green]✔[/green]")
+        done, total = self._phase_totals.get(phase, (0, 0))
+        earlier = f" ({done} done before this run)" if done else ""
+        self.print(f"{phase.capitalize():<7}[green]✔[/green] {total}/{total} steps{earlier}")
 
     def on_map_progress(self, done: int, succeeded: int, failed: int, running: int, total: int) -> None:
         self._last_counts = {"done": done, "succeeded": succeeded, "failed": failed, "running": running,

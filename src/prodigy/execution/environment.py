@@ -7,19 +7,23 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from prodigy.errors import UsageError
+from prodigy.execution import process
 from prodigy.execution.context import Masker
-from prodigy.workflow.interpolate import render
+from prodigy.workflow import expr
+from prodigy.workflow.interpolate import render, render_shell
 from prodigy.workflow.model import EnvVar, Workflow
 
+DYNAMIC_ENV_TIMEOUT = 60.0
 _ENV_REF = re.compile(r"\$\{env[:.]([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 @dataclass(frozen=True)
 class RunEnvironment:
     process_env: dict[str, str]  # what commands see
-    variables: dict[str, str]  # workflow env as interpolation variables
+    variables: dict[str, Any]  # workflow env as interpolation variables (+ `env`: the process environment)
     masker: Masker
 
 
@@ -40,14 +44,41 @@ def build(workflow: Workflow, *, session_id: str, run_dir: Path, profile: str | 
     secrets: list[str] = []
     for key, env_var in declared.items():
         scope = {**base, **resolved}
-        text = _ENV_REF.sub(lambda mt: scope.get(mt.group(1), ""), env_var.value)
-        value = render(text, scope)
+        value = _value(env_var, scope, run_dir)
         resolved[key] = value
         if env_var.secret:
             secrets.append(value)
     process_env = {**base, **resolved, "PRODIGY_AUTOMATION": "true", "PRODIGY_SESSION_ID": session_id,
                    **(extra or {})}
-    return RunEnvironment(process_env=process_env, variables=resolved, masker=Masker(secrets))
+    # ${env.NAME} reads the environment commands run with.
+    variables: dict[str, Any] = {**resolved, "env": process_env}
+    return RunEnvironment(process_env=process_env, variables=variables, masker=Masker(secrets))
+
+
+def _value(env_var: EnvVar, scope: dict[str, str], run_dir: Path) -> str:
+    if env_var.command is not None:
+        return _command_value(env_var.command, scope, run_dir)
+    if env_var.condition is not None:
+        holds = expr.truthy(expr.evaluate(expr.parse(env_var.condition, kind="condition"), scope))
+        chosen = env_var.when_true if holds else env_var.when_false
+        return render(_substitute_env_refs(chosen, scope), scope)
+    return render(_substitute_env_refs(env_var.value, scope), scope)
+
+
+def _substitute_env_refs(text: str, scope: dict[str, str]) -> str:
+    """`${env:NAME}` / `${env.NAME}`: the value of NAME in prodigy's own environment."""
+    return _ENV_REF.sub(lambda mt: scope.get(mt.group(1), ""), text)
+
+
+def _command_value(command: str, scope: dict[str, str], run_dir: Path) -> str:
+    """A dynamic env value: the command's stdout, computed once when the run starts."""
+    result = process.run(["/bin/sh", "-c", render_shell(command, scope)], cwd=run_dir, env=scope,
+                         timeout=DYNAMIC_ENV_TIMEOUT)
+    if not result.ok:
+        reason = result.start_error or f"exit code {result.exit_code}"
+        raise UsageError(f"The env value command failed ({reason}): {command}",
+                         hint=result.stderr.strip()[-500:] or None)
+    return result.stdout.strip()
 
 
 def _read_env_file(run_dir: Path, name: str) -> dict[str, EnvVar]:

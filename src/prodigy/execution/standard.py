@@ -47,6 +47,8 @@ def run_standard(workflow: Workflow, checkpoint: StandardCheckpoint, ctx: StepCo
     steps = workflow.steps
     total = len(steps)
     reaped = reap_in_flight(checkpoint)
+    if reaped:
+        reporter.emit("reaped", pids=reaped)
     already = sum(1 for i in range(total) if checkpoint.is_done(i))
     ran = 0
     live = {**base_variables, **checkpoint.variables}  # real values; the checkpoint keeps a masked copy

@@ -39,8 +39,10 @@ def resume_job(target: Target, options: RunOptions, stop: StopRequest, reporter:
         for warning in state.warnings:
             reporter.emit("warning", text=warning)
         _report_changes(store, workflow, record.workflow_sha256, reporter)
+        dlq_only = options.extra.get("dlq_only")
         plan = plan_resume(state, setup_total=len(workflow.setup.steps) if workflow.setup else 0,
-                           reduce_total=len(workflow.reduce), force=force, max_retries=max_retries)
+                           reduce_total=len(workflow.reduce), force=force, max_retries=max_retries,
+                           dlq_only=set(dlq_only) if dlq_only is not None else None)
         if plan.nothing_to_do:
             hint = (f"{len(plan.dlq)} item(s) are in the dead-letter queue; retry them with: "
                     f"prodigy resume-job {job_id} --force" if plan.dlq and not force else None)

@@ -31,11 +31,12 @@ class ResumePlan:
 
 
 def plan_resume(state: JobState, *, setup_total: int, reduce_total: int, force: bool,
-                max_retries: int) -> ResumePlan:
+                max_retries: int, dlq_only: set[int] | None = None) -> ResumePlan:
+    """dlq_only limits which DLQ items --force retries (`prodigy dlq retry --filter`)."""
     in_flight = tuple(i for i, s in sorted(state.items.items())
                       if s.status == RUNNING or (s.status == PENDING and s.interrupted))
     in_flight_set = set(in_flight)
-    dlq = tuple(state.indexes(DLQ))
+    dlq = tuple(i for i in state.indexes(DLQ) if dlq_only is None or i in dlq_only)
     if state.item_count is None:
         pending: tuple[int, ...] = ()
     else:

@@ -11,10 +11,12 @@ import json
 import os
 import socket
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
 from filelock import FileLock, Timeout
 
 from prodigy import paths
@@ -42,7 +44,7 @@ class ExecutionLock:
         try:
             lock.acquire()
         except Timeout:
-            raise LockHeldError(_held_message(self.session_id, read_holder(self.session_id)),
+            raise LockHeldError(_held_message(self.session_id, _wait_for_holder(self.session_id)),
                                 hint="Wait for it to finish, or stop it (Ctrl-C in its terminal, or kill "
                                 "the pid above); the lock is released the moment that process ends.") from None
         self._lock = lock
@@ -78,6 +80,18 @@ def read_holder(session_id: str) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def _wait_for_holder(session_id: str, within: float = 1.0) -> dict[str, Any] | None:
+    """The holder writes its info just after taking the lock: wait briefly for it (and for a live pid, so a
+    dead holder's leftover file is not shown as the current one)."""
+    deadline = time.monotonic() + within
+    while True:
+        holder = read_holder(session_id)
+        alive = holder is not None and isinstance(holder.get("pid"), int) and psutil.pid_exists(holder["pid"])
+        if alive or time.monotonic() >= deadline:
+            return holder
+        time.sleep(0.02)
 
 
 def is_locked(session_id: str) -> bool:

@@ -14,12 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from prodigy.errors import WorkflowFileError
+from prodigy.workflow import expr
 from prodigy.workflow import model as m
+from prodigy.workflow.interpolate import InterpolationError, references
 from prodigy.workflow.yamlsrc import LineDict, line_of, parse_text
 
 STEP_KEYS = {
     "shell", "claude", "write_file", "name", "timeout", "capture_output", "capture", "capture_format",
     "env", "working_dir", "on_failure", "on_success", "on_exit_code", "commit_required", "when",
+    "temporary", "clear_env",
 }
 # Keys of the original Prodigy that we recognise but do not implement: refuse them by name, never ignore.
 UNSUPPORTED_STEP_KEYS = {
@@ -33,8 +36,6 @@ UNSUPPORTED_STEP_KEYS = {
     "output_file": "redirect in the shell command instead (cmd > file)",
     "auto_commit": "commit in a shell step",
     "commit_config": "commit in a shell step",
-    "temporary": "not supported yet",
-    "clear_env": "not supported yet",
     "step_validate": "not available in prodigy",
     "handler": "not available in prodigy",
 }
@@ -79,16 +80,6 @@ class LoadResult:
     @property
     def warnings(self) -> list[Problem]:
         return [p for p in self.problems if p.severity == "warning"]
-
-
-# Extra checks (interpolation references, expressions) register here to keep this module about structure.
-StepCheck = Callable[[m.Step, "_Ctx", int | None, str], None]
-_step_checks: list[StepCheck] = []
-
-
-def register_step_check(check: StepCheck) -> StepCheck:
-    _step_checks.append(check)
-    return check
 
 
 class _Ctx:
@@ -331,13 +322,23 @@ def _env_value(raw: Any, ctx: _Ctx, where: str, line: int | None) -> m.EnvVar | 
             value = raw.get("value", "")
             return m.EnvVar("" if value is None else str(value), secret=bool(raw.get("secret", False)))
         if "command" in raw:
-            ctx.error(line, where, "dynamic env values ({command: ...}) are not supported by prodigy; "
-                      "compute the value in a setup step and capture it")
-            return None
+            extra = set(raw) - {"command", "cache", "secret"}
+            if extra or not isinstance(raw["command"], str):
+                ctx.error(line, where, "a dynamic env value is {command: \"...\", cache: true}")
+                return None
+            return m.EnvVar("", secret=bool(raw.get("secret", False)), command=raw["command"])
         if "condition" in raw:
-            ctx.error(line, where, "conditional env values ({condition, when_true, when_false}) are not supported "
-                      "by prodigy; use profiles (--profile NAME) instead")
-            return None
+            extra = set(raw) - {"condition", "when_true", "when_false", "secret"}
+            if extra or not isinstance(raw["condition"], str):
+                ctx.error(line, where, "a conditional env value is {condition, when_true, when_false}")
+                return None
+            try:
+                expr.parse(raw["condition"], kind="condition")
+            except expr.ExprError as exc:
+                ctx.error(line, f"{where}.condition", str(exc))
+                return None
+            return m.EnvVar("", secret=bool(raw.get("secret", False)), condition=raw["condition"],
+                            when_true=str(raw.get("when_true", "")), when_false=str(raw.get("when_false", "")))
     ctx.error(line, where, f"expected a string value, got {_kind(raw)}")
     return None
 
@@ -418,6 +419,8 @@ def _step(raw: Any, ctx: _Ctx, where: str, line: int | None) -> m.Step | None:
     data = raw if isinstance(raw, LineDict) else LineDict(raw)
     line = data.line or line
     ctx.unknown_keys(data, STEP_KEYS, where)
+    if "temporary" in data:
+        _bool(data, "temporary", ctx, where)  # step env never outlives its step here, so this is always so
     kinds = [k for k in m.STEP_KINDS if k in data]
     if not kinds:
         ctx.error(line, where, "no command: a step needs exactly one of shell, claude, write_file")
@@ -453,11 +456,38 @@ def _step(raw: Any, ctx: _Ctx, where: str, line: int | None) -> m.Step | None:
         on_exit_code=_on_exit_code(data, ctx, where),
         commit_required=_bool(data, "commit_required", ctx, where),
         when=_when(data, ctx, where),
+        clear_env=_bool(data, "clear_env", ctx, where),
         line=line,
     )
-    for check in _step_checks:
-        check(step, ctx, line, where)
+    _check_templates(step, ctx, line, where)
     return step
+
+
+def _check_templates(step: m.Step, ctx: _Ctx, line: int | None, where: str) -> None:
+    """${...} references must parse (unknown filters are errors); `when:` must be a valid expression."""
+    texts: list[tuple[str, str, bool]] = []
+    if step.kind in ("shell", "claude"):
+        texts.append((step.kind, step.command, step.kind == "shell"))
+    elif step.write_file is not None:
+        texts += [("write_file.path", step.write_file.path, False), ("write_file.content", step.write_file.content, False)]
+    if step.working_dir:
+        texts.append(("working_dir", step.working_dir, False))
+    texts += [(f"env.{k}", v, False) for k, v in step.env]
+    for key, text, shell in texts:
+        try:
+            refs = references(text, shell=shell)
+        except InterpolationError as exc:
+            ctx.error(line, f"{where}.{key}", exc.message)
+            continue
+        for ref in refs:
+            if shell and ref.root in ("item", "item_json") and any(name == "raw" for name, _ in ref.filters):
+                ctx.warn(line, f"{where}.{key}", f"${{{ref.name}|raw}} inserts item data as shell code; a value "
+                         "containing $(...) or ; would run. Drop |raw unless the data is trusted.")
+    if step.when is not None:
+        try:
+            expr.parse(step.when, kind="when")
+        except expr.ExprError as exc:
+            ctx.error(line, f"{where}.when", str(exc))
 
 
 def _write_file(value: Any, ctx: _Ctx, where: str, line: int | None) -> m.WriteFile | None:
@@ -720,6 +750,8 @@ def _map(value: Any, ctx: _Ctx, line: int | None) -> m.MapPhase | None:
                 timeout = _timeout(tc, "agent_timeout_secs", ctx, "map.timeout_config")
     json_path = _string(data, "json_path", ctx, "map")
     distinct = _string(data, "distinct", ctx, "map")
+    _check_expression(data, "filter", ctx, expr.parse)
+    _check_expression(data, "sort_by", ctx, expr.parse_sort)
     return m.MapPhase(
         input=source,
         agent_template=template,
@@ -732,6 +764,15 @@ def _map(value: Any, ctx: _Ctx, line: int | None) -> m.MapPhase | None:
         max_parallel=max_parallel,
         agent_timeout_secs=timeout,
     )
+
+
+def _check_expression(data: dict, key: str, ctx: _Ctx, parse: Callable[..., Any]) -> None:
+    text = data.get(key)
+    if isinstance(text, str):
+        try:
+            parse(text, kind=key)
+        except expr.ExprError as exc:
+            ctx.error(line_of(data, key), f"map.{key}", str(exc))
 
 
 def _max_parallel(data: dict, ctx: _Ctx) -> int | str:

@@ -44,6 +44,7 @@ class Step:
     on_exit_code: tuple[tuple[int, tuple[Step, ...]], ...] = ()
     commit_required: bool = False
     when: str | None = None
+    clear_env: bool = False  # run with only PATH/HOME/locale, PRODIGY_* and the step's own env
     line: int | None = None
 
     def describe(self) -> str:
@@ -61,6 +62,10 @@ class Step:
 class EnvVar:
     value: str
     secret: bool = False
+    command: str | None = None  # dynamic: the value is this command's output, computed once per run
+    condition: str | None = None  # conditional: when_true if the expression holds, else when_false
+    when_true: str = ""
+    when_false: str = ""
 
 
 @dataclass(frozen=True)

@@ -54,8 +54,18 @@ def run(step: Step, variables: Mapping[str, Any], ctx: StepContext) -> o.Command
         on_start=ctx.on_start, on_line=_stream_text(ctx), stop_event=ctx.stop_event,
         output_cap=ctx.output_cap, stdout_path=log_path,
     )
+    if ctx.masker:
+        _mask_file(log_path, ctx)
     return from_process(result, ctx, what="claude", log_path=str(log_path),
                         output=_final_text(result.stdout))
+
+
+def _mask_file(path: Path, ctx: StepContext) -> None:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        path.write_text(ctx.masker(text), encoding="utf-8")
+    except OSError:
+        pass
 
 
 def _log_path(ctx: StepContext) -> Path:

@@ -29,8 +29,14 @@ def working_dir(step: Step, variables: Mapping[str, Any], ctx: StepContext) -> P
     return path
 
 
+KEPT_BY_CLEAR_ENV = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TMPDIR", "TERM", "SHELL")
+
+
 def command_env(step: Step, variables: Mapping[str, Any], ctx: StepContext) -> dict[str, str]:
-    env = dict(ctx.process_env)
+    if step.clear_env:
+        env = {k: v for k, v in ctx.process_env.items() if k in KEPT_BY_CLEAR_ENV or k.startswith("PRODIGY_")}
+    else:
+        env = dict(ctx.process_env)
     for key, value in step.env:
         env[key] = render(value, variables)
     return env
@@ -38,9 +44,9 @@ def command_env(step: Step, variables: Mapping[str, Any], ctx: StepContext) -> d
 
 def from_process(result: ProcessResult, ctx: StepContext, *, what: str, log_path: str | None = None,
                  output: str | None = None) -> o.CommandOutcome:
-    mask = ctx.masker
-    common = dict(exit_code=result.exit_code, stdout=result.stdout, stderr=result.stderr,
-                  duration=result.duration, log_path=log_path, output=output)
+    mask = ctx.masker  # secrets are masked at the source: nothing downstream ever sees them
+    common = dict(exit_code=result.exit_code, stdout=mask(result.stdout), stderr=mask(result.stderr),
+                  duration=result.duration, log_path=log_path, output=None if output is None else mask(output))
     if result.start_error:
         return o.CommandOutcome(status=o.ERRORED, error=mask(result.start_error), **common)
     if result.interrupted:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from prodigy.execution import outcome as o
@@ -27,11 +30,35 @@ def run(step: Step, variables: Mapping[str, Any], ctx: StepContext) -> o.Command
         def on_line(kind: str, line: str) -> None:
             stream(ctx.label, kind, ctx.masker(line))
 
-    result = process.run(
-        [shell_path(), "-c", script], cwd=cwd, env=env, timeout=ctx.timeout_for(_seconds(step)),
-        on_start=ctx.on_start, on_line=on_line, stop_event=ctx.stop_event, output_cap=ctx.output_cap,
-    )
+    with _script_argv(script) as argv:
+        result = process.run(
+            argv, cwd=cwd, env=env, timeout=ctx.timeout_for(_seconds(step)),
+            on_start=ctx.on_start, on_line=on_line, stop_event=ctx.stop_event, output_cap=ctx.output_cap,
+        )
     return from_process(result, ctx, what="shell command")
+
+
+# Linux refuses any single argv string over 128 KiB (MAX_ARG_STRLEN); a script with a big captured value
+# interpolated into it goes through a temporary file instead.
+_ARG_LIMIT = 100_000
+
+
+@contextmanager
+def _script_argv(script: str) -> Iterator[list[str]]:
+    data = script.encode("utf-8", "surrogateescape")
+    if len(data) <= _ARG_LIMIT:
+        yield [shell_path(), "-c", script]
+        return
+    fd, path = tempfile.mkstemp(prefix="prodigy-step-", suffix=".sh")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        yield [shell_path(), path]
+    finally:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
 
 
 def _seconds(step: Step) -> float | None:
