@@ -77,6 +77,8 @@ class MapReduceView:
             self._stop_live()
             return
         done, total = self._phase_totals.get(phase, (0, 0))
+        if not total:
+            return
         earlier = f" ({done} done before this run)" if done else ""
         self.print(f"{phase.capitalize():<7}[green]✔[/green] {total}/{total} steps{earlier}")
 

@@ -130,6 +130,14 @@ def _signal_group(pgid: int, sig: int) -> bool:
     return True
 
 
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
 def _live_members(pgid: int) -> list[psutil.Process]:
     """Processes in group `pgid`, excluding zombies (which hold nothing and cannot be killed)."""
     members = []
@@ -422,7 +430,14 @@ def _supervise(
         # The clock starts at the release: time spent in on_start is not the command's.
         deadline = None if timeout is None else time.monotonic() + timeout
         ending = _watch(proc, pump, deadline, stop_event)
-        terminate_group(proc.pid, grace)  # a step's processes end with the step
+        if ending == "exited":
+            # Fast path: the leader is done and the pipes are closed. Reap it; the group id stays
+            # reserved while any member lives, so an empty group means there is nothing left to end.
+            proc.wait()
+            if _group_alive(proc.pid):
+                terminate_group(proc.pid, grace)
+        else:
+            terminate_group(proc.pid, grace)  # a step's processes end with the step
         pump.drain(_FINAL_DRAIN)
         for capture in captures:
             capture.finish()

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from prodigy import paths
-from prodigy.errors import ExitCode, UsageError
+from prodigy.errors import ExitCode, ProdigyError, UsageError
 from prodigy.execution import environment
 from prodigy.execution import outcome as o
 from prodigy.execution.mapreduce.coordinator import Coordinator, MapRun
@@ -134,6 +134,15 @@ class _JobRun:
 
     def run(self, dispatch_order: list[int] | None) -> JobSummary:
         self._set_session(status="running", phase=self.state.phase)
+        try:
+            return self._phases(dispatch_order)
+        except ProdigyError as exc:  # bad input found mid-run (map input, max_parallel ...): resumable
+            message = self.env.masker(exc.message)
+            self.events.emit("phase_failed", phase=self.state.phase, error=message)
+            self._finish_session("failed", ExitCode(exc.exit_code), message)
+            raise
+
+    def _phases(self, dispatch_order: list[int] | None) -> JobSummary:
         if not self.state.setup_complete:
             failure = self._setup()
             if failure is not None:

@@ -1,0 +1,26 @@
+"""Removing state (for `prodigy sessions clean`). Only paths under PRODIGY_HOME are ever removed.
+
+Empty parent folders are left in place: another run may be creating a job folder beside them."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+from prodigy import paths
+from prodigy.errors import StateError
+
+
+def remove_paths(targets: Iterable[Path]) -> None:
+    """Remove files and folders; a path outside PRODIGY_HOME is a bug and is refused."""
+    home = paths.home()
+    for target in targets:
+        target = Path(target)
+        if not target.absolute().is_relative_to(home) or target.absolute() == home:
+            raise StateError(f"Refusing to remove {target}: it is not inside {home}.")
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target, ignore_errors=True)
+        else:
+            target.unlink(missing_ok=True)
+

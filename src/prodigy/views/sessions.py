@@ -1,0 +1,265 @@
+"""`prodigy sessions list|show|clean`: views of the session records (and, for show, of the session's job).
+
+A listing reads only the session records: what it shows (status, phase, progress) is kept there by the
+executors, so listing 1,000 sessions never opens a job journal."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prodigy import paths
+from prodigy.errors import LockHeldError, NotFoundError, StateError
+from prodigy.execution.mapreduce.mapvars import counts
+from prodigy.resume.resolve import Target
+from prodigy.state import checkpoints, cleanup, locks, sessions
+from prodigy.state.jobs import find_job_folder
+from prodigy.state.sessions import RESUMABLE, SessionRecord
+from prodigy.views.common import age_seconds, job_ref, load_job
+
+DEFAULT_CLEAN_STATUSES = ("completed", "cancelled")
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    id: str
+    kind: str
+    workflow: str
+    workflow_path: str
+    status: str
+    phase: str | None
+    progress: dict[str, int]
+    created_at: str
+    updated_at: str
+    age_seconds: float | None
+    job_id: str | None
+    resumable: bool
+
+
+@dataclass(frozen=True)
+class SessionListing:
+    rows: tuple[SessionRow, ...]
+    total: int  # matching the status filter, before --limit
+    warnings: tuple[str, ...] = ()
+
+
+def _row(record: SessionRecord, now: float) -> SessionRow:
+    return SessionRow(
+        id=record.id, kind=record.kind, workflow=record.workflow_name, workflow_path=record.workflow_path,
+        status=record.status, phase=record.phase, progress=dict(record.progress), created_at=record.created_at,
+        updated_at=record.updated_at, age_seconds=age_seconds(record.created_at, now), job_id=record.job_id,
+        resumable=record.resumable,
+    )
+
+
+def list_sessions(status: tuple[str, ...] = (), limit: int | None = None) -> SessionListing:
+    records, warnings = sessions.load_all()  # newest first
+    if status:
+        records = [r for r in records if r.status in status]
+    now = time.time()
+    shown = records if limit is None else records[:limit]
+    return SessionListing(rows=tuple(_row(r, now) for r in shown), total=len(records), warnings=tuple(warnings))
+
+
+# ---------------------------------------------------------------- show
+
+
+@dataclass(frozen=True)
+class JobView:
+    job_id: str
+    folder: str
+    events_path: str
+    phase: str
+    status: str
+    counts: dict[str, int]
+    setup_steps_done: int
+    reduce_steps_done: int
+    resumes: int
+    error: str | None
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StandardView:
+    checkpoint_path: str
+    total_steps: int
+    steps_done: int
+    next_step: int | None  # 1-based; None when every step completed
+    in_flight: dict[str, Any] | None
+    failure: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class SessionDetail:
+    record: dict[str, Any]
+    age_seconds: float | None
+    live: bool  # some process holds the execution lock right now
+    lock_holder: dict[str, Any] | None
+    job: JobView | None
+    standard: StandardView | None
+    next_command: str | None
+    problems: tuple[str, ...] = field(default=())
+
+
+def show_session(target: Target) -> SessionDetail:
+    record = target.session
+    live = locks.is_locked(record.id)
+    problems: list[str] = []
+    job = standard = None
+    dlq = 0
+    if record.kind == "mapreduce" and record.job_id:
+        try:
+            job = _job_view(target)
+            dlq = job.counts["dlq"]
+        except (StateError, NotFoundError) as exc:
+            problems.append(str(exc).splitlines()[0])
+    elif record.kind == "workflow":
+        standard = _standard_view(record.id, problems)
+    return SessionDetail(
+        record=record.to_json(), age_seconds=age_seconds(record.created_at), live=live,
+        lock_holder=locks.read_holder(record.id) if live else None, job=job, standard=standard,
+        next_command=next_command(record, live=live, dlq=dlq), problems=tuple(problems),
+    )
+
+
+def _job_view(target: Target) -> JobView:
+    ref = job_ref(target)
+    _store, state = load_job(ref)
+    return JobView(
+        job_id=ref.job_id, folder=str(ref.folder), events_path=str(ref.events_path), phase=state.phase,
+        status=state.status, counts=counts(state), setup_steps_done=len(state.setup_steps),
+        reduce_steps_done=len(state.reduce_steps), resumes=state.resumes, error=state.error,
+        warnings=tuple(state.warnings),
+    )
+
+
+def _standard_view(session_id: str, problems: list[str]) -> StandardView | None:
+    try:
+        checkpoint = checkpoints.load(session_id)
+    except (StateError, TypeError) as exc:
+        problems.append(f"the checkpoint {checkpoints.path_for(session_id)} is unreadable: "
+                        f"{str(exc).splitlines()[0]}")
+        return None
+    if checkpoint is None:
+        return None
+    first = checkpoint.first_incomplete()
+    return StandardView(
+        checkpoint_path=str(checkpoints.path_for(session_id)), total_steps=checkpoint.total_steps,
+        steps_done=len(checkpoint.completed), next_step=None if first >= checkpoint.total_steps else first + 1,
+        in_flight=checkpoint.in_flight, failure=checkpoint.failure,
+    )
+
+
+def next_command(record: SessionRecord, *, live: bool, dlq: int) -> str | None:
+    if live:
+        return f"prodigy events follow {record.job_id}" if record.job_id else None
+    if record.resumable:
+        return f"prodigy resume {record.id}"
+    if dlq and record.job_id:
+        return f"prodigy dlq retry {record.job_id}"
+    return None
+
+
+# ---------------------------------------------------------------- clean
+
+
+@dataclass(frozen=True)
+class CleanCandidate:
+    id: str
+    kind: str
+    status: str
+    workflow: str
+    age_seconds: float
+    paths: tuple[str, ...]  # what exists on disk and would be removed
+
+
+@dataclass(frozen=True)
+class CleanPlan:
+    older_than: float
+    statuses: tuple[str, ...]
+    candidates: tuple[CleanCandidate, ...]
+    kept: dict[str, int]  # reason -> how many sessions were kept for it
+
+
+@dataclass(frozen=True)
+class CleanResult:
+    removed: tuple[str, ...]
+    skipped: tuple[tuple[str, str], ...]  # (session id, why it was kept after all)
+
+
+def plan_clean(older_than: float, statuses: tuple[str, ...] = (), now: float | None = None) -> CleanPlan:
+    """Which sessions `sessions clean` would remove. Running or resumable sessions only when their status is
+    asked for explicitly; never one whose execution lock is held."""
+    wanted = tuple(statuses) or DEFAULT_CLEAN_STATUSES
+    now = time.time() if now is None else now
+    records, _warnings = sessions.load_all()
+    candidates: list[CleanCandidate] = []
+    kept: dict[str, int] = {}
+    for record in records:
+        age = age_seconds(record.updated_at, now) or 0.0
+        reason = _keep_reason(record, wanted, age, older_than)
+        if reason is None and locks.is_locked(record.id):
+            reason = "in progress (its lock is held)"
+        if reason is not None:
+            kept[reason] = kept.get(reason, 0) + 1
+            continue
+        candidates.append(CleanCandidate(id=record.id, kind=record.kind, status=record.status,
+                                         workflow=record.workflow_name, age_seconds=age,
+                                         paths=tuple(str(p) for p in session_paths(record) if p.exists())))
+    return CleanPlan(older_than=older_than, statuses=wanted, candidates=tuple(candidates), kept=kept)
+
+
+def _keep_reason(record: SessionRecord, wanted: tuple[str, ...], age: float, older_than: float) -> str | None:
+    if record.status not in wanted:
+        if record.status in RESUMABLE:
+            return f"{record.status} (resumable; choose it with --status {record.status})"
+        return f"{record.status} (not selected by --status)"
+    if age < older_than:
+        return "newer than --older-than"
+    return None
+
+
+def session_paths(record: SessionRecord) -> list[Path]:
+    """Everything under PRODIGY_HOME that belongs to one session (the record itself last)."""
+    found = [paths.session_state_dir(record.id), paths.session_mapping_file(record.id)]
+    if record.job_id:
+        found.append(paths.job_mapping_file(record.job_id))
+        repo = record.repo or ""
+        try:
+            folder = find_job_folder(record.job_id, record.repo)
+            found.append(folder)
+            repo = folder.parents[2].name
+        except NotFoundError:
+            pass
+        if repo:
+            found.append(paths.events_file(repo, record.job_id).parent)
+    found.append(paths.lock_info_file(record.id))
+    found.append(paths.session_file(record.id))
+    return found
+
+
+def apply_clean(plan: CleanPlan) -> CleanResult:
+    """Remove the planned sessions, each under its execution lock, re-checking its status under the lock."""
+    removed: list[str] = []
+    skipped: list[tuple[str, str]] = []
+    for candidate in plan.candidates:
+        try:
+            with locks.ExecutionLock(candidate.id, purpose="sessions clean"):
+                try:
+                    record = sessions.load(candidate.id)
+                except NotFoundError:
+                    skipped.append((candidate.id, "already removed"))
+                    continue
+                if record.status != candidate.status:
+                    skipped.append((candidate.id, f"its status changed to {record.status}"))
+                    continue
+                cleanup.remove_paths(session_paths(record))
+        except LockHeldError:
+            skipped.append((candidate.id, "in progress (its lock is held)"))
+            continue
+        cleanup.remove_paths([paths.lock_file(candidate.id)])
+        removed.append(candidate.id)
+    return CleanResult(removed=tuple(removed), skipped=tuple(skipped))
+
