@@ -95,17 +95,18 @@ def _wait_for_holder(session_id: str, within: float = 1.0) -> dict[str, Any] | N
 
 
 def is_locked(session_id: str) -> bool:
-    """True when some live process holds the session's execution lock."""
-    path = paths.lock_file(session_id)
-    if not path.exists():
+    """True when a live process holds the session's execution lock.
+
+    Decided from the holder record, never by taking the lock: a probe that briefly held it would make a
+    `run` or `resume` starting at that instant fail with "already in progress". A holder on another host
+    is assumed alive (we cannot check it from here)."""
+    holder = read_holder(session_id)
+    if not holder:
         return False
-    probe = FileLock(str(path), timeout=0)
-    try:
-        probe.acquire()
-    except Timeout:
+    if holder.get("host") != socket.gethostname():
         return True
-    probe.release()
-    return False
+    pid = holder.get("pid")
+    return isinstance(pid, int) and psutil.pid_exists(pid)
 
 
 def _held_message(session_id: str, holder: dict[str, Any] | None) -> str:

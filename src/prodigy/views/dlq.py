@@ -48,6 +48,7 @@ class JobDlq:
     session_id: str
     workflow: str
     items: tuple[DlqItem, ...]
+    dlq_count: int  # items in the job's DLQ (whichever items were asked for)
     purged: tuple[str, ...]
     warnings: tuple[str, ...] = ()
 
@@ -108,17 +109,20 @@ def job_dlq(ref: JobRef, *, item_ids: tuple[str, ...] = (), history: bool = Fals
             warnings.append(str(exc).splitlines()[0])
     items = tuple(_item(store, state, i, history=history, data=data.get(i)) for i in indexes)
     return JobDlq(job_id=ref.job_id, session_id=ref.session.id, workflow=ref.session.workflow_name, items=items,
-                  purged=tuple(item_id(i) for i in state.indexes(PURGED)), warnings=tuple(warnings))
+                  dlq_count=state.count(DLQ), purged=tuple(item_id(i) for i in state.indexes(PURGED)), warnings=tuple(warnings))
 
 
 def all_dlqs() -> tuple[tuple[JobDlq, ...], tuple[str, ...]]:
-    """Every job with items in its DLQ (folds each job's snapshot and journal tail), and warnings."""
+    """Every job with items in its DLQ, and warnings. Folds each job's snapshot and journal tail, except for
+    completed jobs whose session record says their DLQ is empty."""
     records, warnings = sessions.load_all()
     found: list[JobDlq] = []
     notes = list(warnings)
     for record in records:
         if record.kind != "mapreduce" or not record.job_id:
             continue
+        if record.status == "completed" and record.progress.get("dlq") == 0:
+            continue  # a finished job's record carries its final DLQ count (purge keeps it current)
         try:
             view = job_dlq(job_ref(Target(record, record.job_id, "session record")))
         except (StateError, NotFoundError) as exc:

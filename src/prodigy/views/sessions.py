@@ -222,7 +222,7 @@ def _keep_reason(record: SessionRecord, wanted: tuple[str, ...], age: float, old
 
 
 def session_paths(record: SessionRecord) -> list[Path]:
-    """Everything under PRODIGY_HOME that belongs to one session (the record itself last)."""
+    """Everything under PRODIGY_HOME that belongs to one session (the record and its lock file last)."""
     found = [paths.session_state_dir(record.id), paths.session_mapping_file(record.id)]
     if record.job_id:
         found.append(paths.job_mapping_file(record.job_id))
@@ -235,8 +235,7 @@ def session_paths(record: SessionRecord) -> list[Path]:
             pass
         if repo:
             found.append(paths.events_file(repo, record.job_id).parent)
-    found.append(paths.lock_info_file(record.id))
-    found.append(paths.session_file(record.id))
+    found += [paths.lock_info_file(record.id), paths.session_file(record.id), paths.lock_file(record.id)]
     return found
 
 
@@ -255,7 +254,8 @@ def apply_clean(plan: CleanPlan) -> CleanResult:
                 if record.status != candidate.status:
                     skipped.append((candidate.id, f"its status changed to {record.status}"))
                     continue
-                cleanup.remove_paths(session_paths(record))
+                lock_path = paths.lock_file(record.id)
+                cleanup.remove_paths(p for p in session_paths(record) if p != lock_path)
         except LockHeldError:
             skipped.append((candidate.id, "in progress (its lock is held)"))
             continue
