@@ -90,3 +90,13 @@ def crash_logs_dir() -> Path:
 
 def worktrees_dir(repo: str) -> Path:
     return home() / "worktrees" / _REPO_SAFE.sub("_", repo)
+
+
+def session_worktree_dir(repo: str, session_id: str) -> Path:
+    return worktrees_dir(repo) / check_id(session_id)
+
+
+def agent_worktrees_dir(session_worktree: Path) -> Path:
+    """Where a session's map agents get their worktrees: beside the session worktree, {session_id}.agents/item_{i}
+    (a fixed place, so a resume finds what a crashed run left)."""
+    return session_worktree.with_name(f"{check_id(session_worktree.name)}.agents")

@@ -271,14 +271,42 @@ class TestShellRendering:
 
     def test_heredoc_delimiter_in_value_is_renamed(self, tmp_path: Path) -> None:
         script = render_shell("cat <<'EOF'\n${v}\nEOF\necho after", {"v": "EOF\ntouch MARKER"})
-        assert "<<'EOF_1'" in script
+        assert "<<'Z_EOF'" in script
         assert sh(script, tmp_path).stdout == "EOF\ntouch MARKER\nafter\n"
         assert not (tmp_path / "MARKER").exists()
+
+    def test_heredoc_avoids_dash_prefix_bug(self) -> None:
+        # dash 0.5.12 corrupts a body line that starts with part of the delimiter then a non-ASCII char.
+        script = render_shell("cat <<EOF\n${v}\nEOF", {"v": "EOé"})
+        assert script.startswith("cat <<Z_EOF\n")
+        assert sh_out("cat <<EOF\n${v}\nEOF", {"v": "EOé\nZé"}) == "EOé\nZé\n"
 
     def test_unterminated_heredoc_still_safe(self, tmp_path: Path) -> None:
         result = sh(render_shell("cat <<EOF\n${v}", {"v": "EOF\ntouch MARKER"}), tmp_path)
         assert not (tmp_path / "MARKER").exists()
         assert "touch MARKER" in result.stdout
+
+    def test_newline_cannot_escape_a_comment(self, tmp_path: Path) -> None:
+        value = "x\ntouch MARKER #'"
+        assert sh_out("true # ${v}\necho done", {"v": value}, tmp_path) == "done\n"
+        assert not (tmp_path / "MARKER").exists()
+
+    def test_shell_only_expansion_with_quoted_brace(self, tmp_path: Path) -> None:
+        # ${x-"}"} is the shell's; if the lexer ended it at the first brace, ${v} would be misquoted.
+        script = 'x=; printf "%s" ${x-"}"}${v}'
+        assert sh_out(script, {"v": "'; touch MARKER; '"}, tmp_path) == "'; touch MARKER; '"
+        assert not (tmp_path / "MARKER").exists()
+
+    def test_known_dollar_name_is_replaced_even_in_single_quotes(self) -> None:
+        # Prodigy substitutes before the shell runs; a context variable shadows a shell variable.
+        assert render_shell("awk '{print $item, $2}'", {"item": "x"}) == "awk '{print x, $2}'"
+
+    def test_error_is_a_usage_error(self) -> None:
+        from prodigy.errors import ExitCode, UsageError
+
+        with pytest.raises(UsageError) as info:
+            render_shell("echo ${x|shout}", {"x": 1})
+        assert info.value.exit_code == ExitCode.USAGE
 
     def test_empty_value_unquoted_is_one_argument(self) -> None:
         assert sh_out('set -- ${v}; echo "$#"', {"v": ""}) == "1\n"
@@ -297,7 +325,7 @@ class TestShellRendering:
 
 PAYLOAD_PARTS = ["$(", ")", "`", "'", '"', ";", "\n", "touch MARKER", " ", "\\", "EOF", "$", "{", "}",
                  "#", "&&", "|", "\t", "'\\''", "*", "${v}", "$((", "))", "<<"]
-text_values = st.text(alphabet=st.characters(blacklist_characters="\x00"))
+text_values = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"))
 payloads = st.lists(st.sampled_from(PAYLOAD_PARTS), max_size=12).map("".join)
 
 # One script per example covers every context; its output must be exactly the values in order.
@@ -328,8 +356,10 @@ def test_any_value_is_printed_verbatim_and_never_runs(value: str) -> None:
 @given(st.one_of(text_values, payloads, st.integers(-(2**40), 2**40).map(str)))
 def test_only_integers_enter_arithmetic(value: str) -> None:
     template = "echo $((${v} * 2))"
-    if not re.fullmatch(r"[+-]?[0-9]+", value):
+    if not re.fullmatch(r"[+-]?[0-9]+", value) or not -(2**63) <= int(value) < 2**63:
         with pytest.raises(InterpolationError):
             render_shell(template, {"v": value})
         return
-    assert sh_out(template, {"v": value}) == f"{int(value) * 2}\n"
+    out = sh_out(template, {"v": value})
+    if abs(int(value)) < 2**61:  # beyond that the doubling itself overflows in the shell
+        assert out == f"{int(value) * 2}\n"

@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "dlq": ("prodigy.cli.dlq", "dlq", "Inspect and retry failed MapReduce items (dead-letter queue)."),
     "events": ("prodigy.cli.events", "events", "Read a job's event log."),
     "checkpoints": ("prodigy.cli.checkpoints", "checkpoints", "Inspect and repair saved state."),
+    "worktree": ("prodigy.cli.worktree", "worktree", "List and remove the git worktrees of sessions."),
 }
 
 EPILOG = """\b

@@ -69,13 +69,15 @@ def standard_summary_json(summary: Any) -> dict[str, Any]:
 
 
 def finish(reporter: ConsoleReporter, summary: Any, json_output: bool) -> int:
+    from prodigy.cli.worktree_render import render_worktree, worktree_json
     from prodigy.execution.session import StandardRunSummary
 
     if isinstance(summary, StandardRunSummary):
         if json_output:
-            emit_json(standard_summary_json(summary))
+            emit_json({**standard_summary_json(summary), **worktree_json(summary)})
         else:
             render_standard_summary(reporter, summary)
+            render_worktree(reporter, summary.worktree)
         return summary.exit_code
     from prodigy.cli.mapreduce_render import finish_job
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from prodigy.cli.render import ConsoleReporter, emit_json, escape, fmt_duration
+from prodigy.cli.worktree_render import render_worktree, worktree_json
 
 
 def job_json(summary: Any) -> dict[str, Any]:
@@ -44,7 +45,7 @@ def job_json(summary: Any) -> dict[str, Any]:
 def finish_job(reporter: ConsoleReporter, summary: Any, json_output: bool) -> int:
     reporter.close()
     if json_output:
-        emit_json(job_json(summary))
+        emit_json({**job_json(summary), **worktree_json(summary)})
         return summary.exit_code
     counts = summary.counts
     out = reporter
@@ -68,6 +69,7 @@ def finish_job(reporter: ConsoleReporter, summary: Any, json_output: bool) -> in
         out.print(f"  This resume ran {run.started} attempt(s): {run.succeeded} succeeded, {run.failed} failed.")
     out.print(f"  Job folder: {escape(summary.job_dir)}")
     out.print(f"  Events:     {escape(summary.events_path)}")
+    render_worktree(out, summary.worktree)
     if summary.next_command:
         verb = "Resume with" if summary.status in ("interrupted", "failed") else "Retry the DLQ with"
         out.print(f"{verb}: [bold]{summary.next_command}[/bold]")

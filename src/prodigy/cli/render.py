@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from prodigy.cli.progress import MapReduceView
+from prodigy.cli.worktree_render import WorktreeView
 from prodigy.execution import outcome as o
 
 
@@ -33,7 +34,7 @@ def tail(text: str, lines: int = 15) -> str:
     return "\n".join(rows[-lines:])
 
 
-class ConsoleReporter(MapReduceView):
+class ConsoleReporter(MapReduceView, WorktreeView):
     """Human output for `run` and `resume`. With json_mode, progress goes to stderr so stdout stays JSON."""
 
     def __init__(self, *, verbose: int = 0, json_mode: bool = False) -> None:
@@ -114,3 +115,53 @@ class ConsoleReporter(MapReduceView):
 def emit_json(data: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
     sys.stdout.flush()
+
+
+# ---------------------------------------------------------------- tables and fields (operator commands)
+
+
+def table(columns: list[str], rows: list[list[Any]], *, out: Console | None = None) -> None:
+    """A rich table on a terminal; plain aligned columns in a pipe (no box characters, no ANSI codes, no
+    truncation, so `grep`/`awk` see whole ids). Cells are text, never markup."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    out = out or console()
+    cells = [["" if value is None else str(value) for value in row] for row in rows]
+    widths = [max([len(name), *(len(row[i]) for row in cells)]) for i, name in enumerate(columns)]
+    if out.is_terminal and sum(widths) + 3 * len(columns) <= out.width:
+        grid = Table(box=box.SIMPLE_HEAD, show_edge=False, header_style="bold", pad_edge=False)
+        for name in columns:
+            grid.add_column(name, no_wrap=True)
+        for row in cells:
+            grid.add_row(*(Text(cell) for cell in row))
+        out.print(grid)
+        return
+    # A pipe, or a terminal too narrow for the table: aligned lines that are never folded inside a cell.
+    header = [name.upper() for name in columns]
+    for row in [header, *cells]:
+        line = "  ".join(cell.ljust(widths[i]) if i < len(row) - 1 else cell for i, cell in enumerate(row))
+        out.print(line.rstrip(), markup=False, highlight=False, emoji=False)
+
+
+def fields(pairs: list[tuple[str, Any]], *, out: Console | None = None, indent: int = 0) -> None:
+    """Aligned `Label: value` lines; None values are skipped. Values are text, never markup."""
+    out = out or console()
+    shown = [(label, value) for label, value in pairs if value is not None]
+    width = max((len(label) for label, _ in shown), default=0) + 1
+    for label, value in shown:
+        out.print(f"{' ' * indent}{label + ':':<{width}} {value}", markup=False, highlight=False, emoji=False)
+
+
+def fmt_age(seconds: float | None) -> str:
+    """How long ago: 45s, 12m, 3h, 5d."""
+    if seconds is None:
+        return "?"
+    if seconds < 60:
+        return f"{int(seconds)}s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)}h"
+    return f"{int(seconds // 86400)}d"

@@ -36,6 +36,8 @@ def _resume_options(func):
                         help="Use this workflow file instead of the recorded path (if it moved).")(func)
     func = click.option("--max-retries", type=click.IntRange(min=0), default=2, show_default=True,
                         help="With --force: extra attempts for each DLQ item.")(func)
+    func = click.option("-y", "--yes", is_flag=True,
+                        help="Merge the session branch into your branch at the end without asking.")(func)
     func = click.option("--force", is_flag=True,
                         help="Also retry items in the dead-letter queue (MapReduce).")(func)
     return json_option(path_option(func))
@@ -45,30 +47,32 @@ def _resume_options(func):
 @click.argument("target", required=False, metavar="[SESSION_ID|JOB_ID]")
 @_resume_options
 @click.pass_context
-def resume(ctx: click.Context, target: str | None, path: str | None, force: bool, max_retries: int,
+def resume(ctx: click.Context, target: str | None, path: str | None, force: bool, yes: bool, max_retries: int,
            workflow_override: str | None, json_output: bool) -> int:
     """Resume an interrupted or failed session (standard or MapReduce) or a MapReduce job."""
     from prodigy.resume.resolve import resolve
 
     if target is None:
         return _list_resumable()
-    return _resume(ctx, resolve(target), path, force, max_retries, workflow_override, json_output)
+    return _resume(ctx, resolve(target), path, force, max_retries, workflow_override, json_output, yes)
 
 
 @click.command(name="resume-job", epilog=RESUME_JOB_EPILOG)
 @click.argument("job_id", metavar="JOB_ID")
 @_resume_options
 @click.pass_context
-def resume_job(ctx: click.Context, job_id: str, path: str | None, force: bool, max_retries: int,
+def resume_job(ctx: click.Context, job_id: str, path: str | None, force: bool, yes: bool, max_retries: int,
                workflow_override: str | None, json_output: bool) -> int:
     """Resume a MapReduce job from the phase where it stopped."""
     from prodigy.resume.resolve import resolve_job
 
-    return _resume(ctx, resolve_job(job_id), path, force, max_retries, workflow_override, json_output)
+    return _resume(ctx, resolve_job(job_id), path, force, max_retries, workflow_override, json_output, yes)
 
 
-def _resume(ctx: click.Context, target, path, force, max_retries, workflow_override, json_output) -> int:
+def _resume(ctx: click.Context, target, path, force, max_retries, workflow_override, json_output,
+            yes: bool = False) -> int:
     from prodigy.cli.render import ConsoleReporter
+    from prodigy.cli.worktree_render import merge_prompt
     from prodigy.execution.session import RunOptions, resolve_run_dir
     from prodigy.execution.signals import stop_on_signals
     from prodigy.resume.run import resume_target
@@ -78,7 +82,8 @@ def _resume(ctx: click.Context, target, path, force, max_retries, workflow_overr
     run_dir = resolve_run_dir(path) if path else resolve_run_dir(target.session.run_dir)
     options = RunOptions(run_dir=run_dir, verbose=verbose, json_output=json_output,
                          profile=target.session.extra.get("profile"),
-                         extra={"force": force, "max_retries": max_retries})
+                         extra={"force": force, "max_retries": max_retries}, yes=yes,
+                         confirm=merge_prompt(reporter, yes=yes, json_output=json_output))
     with stop_on_signals() as stop:
         summary = resume_target(target, options, stop, reporter, workflow_override=workflow_override,
                                 on_line=reporter.line_sink())

@@ -208,7 +208,7 @@ class _Capture:
         self._partial.clear()
 
     def text(self) -> str:
-        data = self._tail[len(self._tail) - self.cap :] if self.cap else bytearray()
+        data = self._tail[max(len(self._tail) - self.cap, 0) :] if self.cap else bytearray()
         if self.total > len(data):
             data = data[_skip_continuation(data, 0) :]  # don't start on half a character
         return bytes(data).decode("utf-8", "replace")

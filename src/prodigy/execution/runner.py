@@ -117,10 +117,10 @@ def _resolve_timeout(step: Step, variables: Mapping[str, Any]) -> Step:
 def _output_variables(step: Step, command: o.CommandOutcome) -> dict[str, Any]:
     if step.kind not in ("shell", "claude"):
         return {}
-    text = command.captured
+    text = command.captured.rstrip("\n")  # `echo "x ${shell.output}"` should not gain a blank line
     values: dict[str, Any] = {f"{step.kind}.output": text, f"{step.kind}.exit_code": command.exit_code}
     if isinstance(step.capture_output, str):
-        values[step.capture_output] = text.rstrip("\n")
+        values[step.capture_output] = text
     if step.capture:
         values.update(_typed_capture(step, command))
     return values

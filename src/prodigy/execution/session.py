@@ -4,13 +4,14 @@ the whole execution, run the executor, record the outcome."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prodigy import paths
 from prodigy.errors import ExitCode, UsageError
-from prodigy.execution import environment
+from prodigy.execution import environment, isolation
 from prodigy.execution.context import StepContext
 from prodigy.execution.reporter import Reporter
 from prodigy.execution.signals import StopRequest
@@ -24,6 +25,9 @@ from prodigy.state.sessions import SessionRecord, now_iso
 from prodigy.workflow.load import load_workflow
 from prodigy.workflow.model import Workflow
 
+if TYPE_CHECKING:
+    from prodigy.execution.worktree import SessionWorktree
+
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -33,6 +37,14 @@ class RunOptions:
     verbose: int = 0
     json_output: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # executor-specific options (max_retries, force ...)
+    no_worktree: bool = False
+    worktree: SessionWorktree | None = None  # set by isolation.start / reopen: steps run inside it
+    confirm: Callable[[str], bool] | None = None  # asks the user a yes/no question (a terminal); None: no prompt
+
+    @property
+    def exec_dir(self) -> Path:
+        """Where steps run: the run directory's counterpart in the session worktree, or the run directory."""
+        return self.worktree.run_dir if self.worktree is not None else self.run_dir
 
 
 @dataclass(frozen=True)
@@ -42,6 +54,7 @@ class StandardRunSummary:
     result: StandardResult
     resumed: bool
     exit_code: int
+    worktree: Any = None  # isolation.WorktreeReport
 
     @property
     def resume_command(self) -> str | None:
@@ -62,7 +75,7 @@ def new_session_record(session_id: str, workflow: Workflow, options: RunOptions)
 def step_context(workflow: Workflow, session_id: str, options: RunOptions, stop: StopRequest,
                  env: environment.RunEnvironment, on_line: Any = None) -> StepContext:
     return StepContext(
-        run_dir=options.run_dir, process_env=env.process_env, session_id=session_id,
+        run_dir=options.exec_dir, process_env=env.process_env, session_id=session_id,
         claude_bin=claude_binary(), log_dir=paths.claude_logs_dir(), stop_event=stop.event,
         on_line=on_line, masker=env.masker,
     )
@@ -121,12 +134,16 @@ def run_workflow_file(workflow_path: str, options: RunOptions, stop: StopRequest
     session_id = new_session_id()
     record = new_session_record(session_id, workflow, options)
     with ExecutionLock(session_id, purpose="run"):
+        options = isolation.start(record, options)
         sessions.save(record)
         reporter.emit("session_started", session_id=session_id, workflow=workflow, run_dir=options.run_dir)
+        isolation.announce(record, options, reporter)
         if workflow.is_mapreduce:
             from prodigy.execution.mapreduce.job import run_new_job
 
-            return run_new_job(workflow, record, options, stop, reporter, on_line=on_line)
-        checkpoint = fresh_checkpoint(record, workflow)
-        return execute_standard(workflow, record, checkpoint, options, stop, reporter, resumed=False,
-                                on_line=on_line)
+            summary: Any = run_new_job(workflow, record, options, stop, reporter, on_line=on_line)
+        else:
+            checkpoint = fresh_checkpoint(record, workflow)
+            summary = execute_standard(workflow, record, checkpoint, options, stop, reporter, resumed=False,
+                                       on_line=on_line)
+        return isolation.conclude(summary, workflow, record, options, stop)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from prodigy.errors import NothingToResumeError
+from prodigy.execution import isolation
 from prodigy.execution.mapreduce.job import JobSummary, execute_job, reap_orphans, run_new_job
 from prodigy.execution.reporter import Reporter
 from prodigy.execution.session import RunOptions, check_tools
@@ -33,35 +34,46 @@ def resume_job(target: Target, options: RunOptions, stop: StopRequest, reporter:
         job_id = target.job_id or record.job_id
         if job_id is None:  # the run died before its job existed: nothing was done, start the job now
             reporter.emit("note", text=f"Session {record.id} stopped before its job was created; starting it.")
-            return run_new_job(workflow, record, options, stop, reporter, on_line=on_line)
+            options = isolation.reopen(record, options, reporter)
+            summary = run_new_job(workflow, record, options, stop, reporter, on_line=on_line)
+            return isolation.conclude(summary, workflow, record, options, stop)
         store = open_store(job_id, record.repo)
+        store.meta()  # a damaged job.json is a clear error here, not a surprise later
         state = store.load_state()
         for warning in state.warnings:
             reporter.emit("warning", text=warning)
         _report_changes(store, workflow, record.workflow_sha256, reporter)
         dlq_only = options.extra.get("dlq_only")
-        plan = plan_resume(state, setup_total=len(workflow.setup.steps) if workflow.setup else 0,
-                           reduce_total=len(workflow.reduce), force=force, max_retries=max_retries,
-                           dlq_only=set(dlq_only) if dlq_only is not None else None)
-        if plan.nothing_to_do:
-            hint = (f"{len(plan.dlq)} item(s) are in the dead-letter queue; retry them with: "
-                    f"prodigy resume-job {job_id} --force" if plan.dlq and not force else None)
+
+        def plan() -> Any:
+            return plan_resume(state, setup_total=len(workflow.setup.steps) if workflow.setup else 0,
+                               reduce_total=len(workflow.reduce), force=force, max_retries=max_retries,
+                               dlq_only=set(dlq_only) if dlq_only is not None else None)
+
+        resume_plan = plan()
+        if resume_plan.nothing_to_do:
+            hint = (f"{len(resume_plan.dlq)} item(s) are in the dead-letter queue; retry them with: "
+                    f"prodigy resume-job {job_id} --force" if resume_plan.dlq and not force else None)
             raise NothingToResumeError(f"Job {job_id} already completed, nothing to resume.", hint=hint)
-        reaped = reap_orphans(state)
+        reaped = reap_orphans(state)  # first: an item recovered below may still have a command running
+        options = isolation.reopen(record, options, reporter)
+        if isolation.recover_merged(store, state, options, reporter):
+            resume_plan = plan()
         correlation_id = new_correlation_id()
         store.append({"t": "resume", "cid": correlation_id, "force": force, "max_retries": max_retries})
-        if plan.retry_dlq:
+        if resume_plan.retry_dlq:
             if state.map_complete:
                 store.append({"t": "map_reopened", "reason": "retrying DLQ items"})
-            store.append({"t": "dlq_retry", "items": list(plan.dlq), "budget": max_retries})
+            store.append({"t": "dlq_retry", "items": list(resume_plan.dlq), "budget": max_retries})
         record.resumes += 1
         record.workflow_path, record.workflow_sha256 = str(workflow.path), workflow.sha256
         sessions.save(record)
         reporter.emit("job_resume_plan", session_id=record.id, job_id=job_id, job_dir=str(store.folder),
-                      plan=plan, force=force, reaped=reaped)
-        return execute_job(workflow, record, store, options, stop, reporter, on_line=on_line, resumed=True,
-                           plan=plan, dispatch_order=plan.dispatch_order, reaped=reaped,
-                           correlation_id=correlation_id)
+                      plan=resume_plan, force=force, reaped=reaped)
+        summary = execute_job(workflow, record, store, options, stop, reporter, on_line=on_line, resumed=True,
+                              plan=resume_plan, dispatch_order=resume_plan.dispatch_order, reaped=reaped,
+                              correlation_id=correlation_id)
+        return isolation.conclude(summary, workflow, record, options, stop)
 
 
 def _report_changes(store: JobStore, workflow: Workflow, recorded_sha: str, reporter: Reporter) -> None:

@@ -30,7 +30,8 @@ def complete(prefix: str, candidates: list[str], what: str) -> str:
         return matches[0]
     if matches:
         raise AmbiguousIdError(prefix, matches)
-    raise NotFoundError(f"{what.capitalize()} not found: no {what} id matches '{prefix}'.", hint=_listing_hint())
+    raise NotFoundError(f"{what[0].upper()}{what[1:]} not found: no {what} id matches '{prefix}'.",
+                        hint=_listing_hint())
 
 
 def _listing_hint() -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from prodigy.errors import NothingToResumeError, StateError, WorkflowFileError
+from prodigy.execution import isolation
 from prodigy.execution.reporter import Reporter
 from prodigy.execution.session import (
     RunOptions,
@@ -69,6 +70,8 @@ def resume_standard(record: SessionRecord, options: RunOptions, stop: StopReques
     record.workflow_path, record.workflow_sha256 = str(workflow.path), workflow.sha256
     record.resumes += 1
     sessions.save(record)
+    options = isolation.reopen(record, options, reporter)
     reporter.emit("resume_plan", session_id=record.id, start=start, total=len(workflow.steps),
                   done=len(checkpoint.completed), workflow=str(workflow.path))
-    return execute_standard(workflow, record, checkpoint, options, stop, reporter, resumed=True, on_line=on_line)
+    summary = execute_standard(workflow, record, checkpoint, options, stop, reporter, resumed=True, on_line=on_line)
+    return isolation.conclude(summary, workflow, record, options, stop)

@@ -75,19 +75,37 @@ class JobState:
     resumes: int = 0
     step_proc: list[Any] | None = None  # [phase, index, pid, pgid, start_time] of a running setup/reduce step
     warnings: list[str] = field(default_factory=list)
+    tally: dict[str, int] = field(default_factory=dict)  # status -> number of tracked items
+
+    def __post_init__(self) -> None:
+        if self.items and not self.tally:
+            for item in self.items.values():
+                self.tally[item.status] = self.tally.get(item.status, 0) + 1
 
     def item(self, index: int) -> ItemState:
         state = self.items.get(index)
         if state is None:
             state = self.items[index] = ItemState()
+            self.tally[PENDING] = self.tally.get(PENDING, 0) + 1
         return state
+
+    def set_status(self, item: ItemState, status: str) -> None:
+        """Every status change goes through here so counts stay O(1) on jobs of any size."""
+        if item.status != status:
+            self.tally[item.status] = self.tally.get(item.status, 0) - 1
+            self.tally[status] = self.tally.get(status, 0) + 1
+            item.status = status
 
     def status_of(self, index: int) -> str:
         state = self.items.get(index)
         return state.status if state else PENDING
 
     def count(self, *statuses: str) -> int:
-        return sum(1 for s in self.items.values() if s.status in statuses)
+        """Items in these statuses; PENDING includes items that never started."""
+        total = sum(self.tally.get(status, 0) for status in statuses)
+        if PENDING in statuses and self.item_count is not None:
+            total += max(self.item_count - len(self.items), 0)
+        return total
 
     def indexes(self, *statuses: str) -> list[int]:
         if PENDING in statuses and self.item_count is not None:
@@ -127,7 +145,7 @@ def apply(state: JobState, record: dict[str, Any], offset: int) -> None:
         item = state.item(int(record["i"]))
         if item.status == RUNNING:
             item.interrupted = True  # the previous attempt never finished (a crash)
-        item.status = RUNNING
+        state.set_status(item, RUNNING)
         item.attempts = max(item.attempts, int(record.get("a", item.attempts + 1)))
         item.round_attempts += 1
         item.proc = None
@@ -143,14 +161,14 @@ def apply(state: JobState, record: dict[str, Any], offset: int) -> None:
         for index in record.get("items", []):
             item = state.item(int(index))
             if item.status == DLQ:
-                item.status = PENDING
+                state.set_status(item, PENDING)
                 item.retry_budget = int(record.get("budget", 1))
                 item.round_attempts = 0
     elif kind == "dlq_purge":
         for index in record.get("items", []):
             item = state.item(int(index))
             if item.status == DLQ:
-                item.status = PURGED
+                state.set_status(item, PURGED)
     elif kind == "map_done":
         state.map_complete = True
         state.phase = "reduce"
@@ -177,23 +195,23 @@ def _apply_done(state: JobState, record: dict[str, Any], offset: int) -> None:
     item.proc = None
     status = record.get("s")
     if status == "interrupted":
-        item.status = PENDING  # runs again on resume, as a new attempt
+        state.set_status(item, PENDING)  # runs again on resume, as a new attempt
         item.interrupted = True
         return
     item.interrupted = False
     item.offset = offset
     if status == "succeeded":
-        item.status = SUCCEEDED
+        state.set_status(item, SUCCEEDED)
         item.retry_budget = None
         return
     item.failures.append(offset)
     final = record.get("final")
     if final == "dlq":
-        item.status = DLQ
+        state.set_status(item, DLQ)
     elif final == "skip":
-        item.status = SKIPPED
+        state.set_status(item, SKIPPED)
     else:
-        item.status = PENDING  # a retry follows
+        state.set_status(item, PENDING)  # a retry follows
 
 
 # ---------------------------------------------------------------- the store
@@ -383,6 +401,7 @@ def _load_state(data: dict[str, Any]) -> JobState:
     state.captures = dict(data.get("captures") or {})
     state.item_count = data.get("item_count")
     state.items = {int(k): ItemState.from_list(v) for k, v in data.get("items", {}).items()}
+    state.__post_init__()
     state.map_complete = bool(data.get("map_complete"))
     state.reduce_steps = {int(k): v for k, v in data.get("reduce_steps", {}).items()}
     state.reduce_complete = bool(data.get("reduce_complete"))

@@ -685,7 +685,20 @@ def _compile_var(path: DataPath) -> Evaluator:
     if len(path) == 1:
         segment = path[0]
         return lambda data: _step(data, segment)
-    return lambda data: resolve_path(data, path)
+    return lambda data: _resolve_with_flat_keys(data, path)
+
+
+def _resolve_with_flat_keys(data: Any, path: DataPath) -> Any:
+    """Variables such as capture metadata are stored under flat dotted keys ("build.success"); the longest
+    such key wins, as in ${...} interpolation, then the rest of the path is walked."""
+    if isinstance(data, Mapping):
+        for cut in range(len(path), 1, -1):
+            head = path[:cut]
+            if all(isinstance(part, str) for part in head):
+                key = ".".join(head)  # type: ignore[arg-type]
+                if key in data:
+                    return resolve_path(data[key], path[cut:])
+    return resolve_path(data, path)
 
 
 def _compile_list(expr: ListOf) -> Evaluator:

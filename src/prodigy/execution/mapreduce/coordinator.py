@@ -135,6 +135,8 @@ class Coordinator:
             self.events.emit("item_completed", item_id=item_id(index), attempt=task.attempt,
                              duration=record["d"], exit_code=result.exit_code, log_path=result.log_path)
             self.reporter.emit("item_finished", index=index, ok=True, outcome=result)
+            if self.policy.failure_threshold is not None:
+                self._apply_policy()  # the sample may only now be large enough
             return
         self._failed(task, result, record, delayed)
 
@@ -146,8 +148,11 @@ class Coordinator:
         if result.stderr:
             record["se"] = result.stderr
         budget = item.retry_budget or self.policy.retry_attempts
-        retry = item.round_attempts < budget and not self.stop.requested
+        retry = item.round_attempts < budget
         self.run.failed += 1
+        if retry and self.stop.requested:
+            self.store.append(record)  # not final: a plain resume gives it its remaining attempts
+            return
         if retry:
             self.store.append(record)
             delay = self.policy.retry_backoff * (2 ** (item.round_attempts - 1)) if self.policy.retry_backoff else 0
@@ -176,7 +181,7 @@ class Coordinator:
         failures = self.state.count(DLQ, SKIPPED)
         processed = failures + self.state.count(SUCCEEDED)
         policy = self.policy
-        if policy.on_item_failure == "stop":
+        if policy.on_item_failure == "stop" and failures:
             self.run.stopped_by_policy = "an item failed and on_item_failure is 'stop'"
         elif policy.max_failures is not None and failures > policy.max_failures:
             self.run.stopped_by_policy = f"{failures} items failed, more than max_failures ({policy.max_failures})"

@@ -12,7 +12,7 @@ from typing import Any
 
 from prodigy import paths
 from prodigy.errors import ExitCode, ProdigyError, UsageError
-from prodigy.execution import environment
+from prodigy.execution import environment, isolation
 from prodigy.execution import outcome as o
 from prodigy.execution.mapreduce.coordinator import Coordinator, MapRun
 from prodigy.execution.mapreduce.mapvars import MapVariables, counts
@@ -54,6 +54,7 @@ class JobSummary:
     plan: Any = None  # the resume plan, when resumed
     reaped: int = 0
     warnings: list[str] = field(default_factory=list)
+    worktree: Any = None  # isolation.WorktreeReport
 
     @property
     def next_command(self) -> str | None:
@@ -179,7 +180,7 @@ class _JobRun:
         assert spec is not None
         variables = {**self.base_vars, **self.state.captures}
         if self.state.item_count is None:
-            work = resolve_items(spec, run_dir=self.options.run_dir, variables=variables,
+            work = resolve_items(spec, run_dir=self.ctx.run_dir, variables=variables,
                                  env=self.env.process_env)
             for warning in work.warnings:
                 self.reporter.emit("warning", text=warning)
@@ -197,11 +198,15 @@ class _JobRun:
             policy=self.workflow.error_policy, max_parallel=max_parallel,
             timeout=_seconds(spec.agent_timeout_secs, variables), reporter=self.reporter, events=self.events,
             stop=self.stop)
-        executor = LocalExecutor(max_parallel, self.ctx, self.state.job_id, coordinator.record_process)
+        workspaces = self._agent_workspaces()
+        executor = LocalExecutor(max_parallel, self.ctx, self.state.job_id, coordinator.record_process,
+                                 workspaces=workspaces)
         try:
             self.map_run = coordinator.execute(executor, order)
         finally:
             executor.shutdown()
+            for warning in workspaces.drain_warnings() if workspaces else []:
+                self._warn(warning, event="worktree_warning")
         if self.map_run.interrupted:
             return self._interrupted("map")
         if self.map_run.stopped_by_policy:
@@ -228,6 +233,21 @@ class _JobRun:
         return None
 
     # -- helpers
+    def _agent_workspaces(self) -> Any:
+        """Agent worktrees (with a session worktree); leftovers of an interrupted run are removed first."""
+        workspaces = isolation.agent_workspaces(self.options, self.state.job_id)
+        if workspaces is not None:
+            removed = workspaces.sweep()
+            if removed:
+                self.reporter.emit("note", text=f"Removed {removed} agent worktree(s) left by the interrupted run.")
+                self.events.emit("agent_worktrees_removed", count=removed)
+        return workspaces
+
+    def _warn(self, text: str, *, event: str = "warning") -> None:
+        self.reporter.emit("warning", text=text)
+        self.events.emit(event, message=text)
+        self.warnings.append(text)
+
     def _max_parallel(self, value: int | str, variables: dict[str, Any]) -> int:
         if isinstance(value, int):
             return value

@@ -10,8 +10,10 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Protocol
 
+from prodigy.errors import ProdigyError
 from prodigy.execution import outcome as o
 from prodigy.execution.context import StepContext
 from prodigy.execution.process import StartInfo
@@ -55,6 +57,15 @@ class ItemExecutor(Protocol):
     def shutdown(self) -> None: ...
 
 
+class Workspaces(Protocol):
+    """Where an item runs (e.g. its own git worktree), and what becomes of its work when it ends (e.g. merged):
+    `leave` returns the outcome the coordinator records, so a merge that fails fails the item."""
+
+    def enter(self, task: ItemTask) -> Path: ...
+
+    def leave(self, task: ItemTask, outcome: ItemOutcome) -> ItemOutcome: ...
+
+
 def item_variables(task: ItemTask) -> dict[str, Any]:
     item_json = json.dumps(task.item, ensure_ascii=False, separators=(",", ":"))
     return {**task.variables, "item": task.item, "item_json": item_json, "item_id": f"item_{task.index}",
@@ -68,9 +79,20 @@ def item_env(task: ItemTask, job_id: str) -> dict[str, str]:
             "PRODIGY_ATTEMPT": str(task.attempt)}
 
 
-def run_item(task: ItemTask, ctx: StepContext, job_id: str) -> ItemOutcome:
+def run_item(task: ItemTask, ctx: StepContext, job_id: str, workspaces: Workspaces | None = None) -> ItemOutcome:
     """Run one attempt of one item. Never raises for command failures (invariant 8)."""
     started = time.monotonic()
+    if workspaces is None:
+        return _run_item(task, ctx, job_id, started)
+    try:
+        ctx = replace(ctx, run_dir=workspaces.enter(task))
+    except ProdigyError as exc:
+        return ItemOutcome(index=task.index, attempt=task.attempt, status=o.ERRORED, exit_code=None,
+                           duration=time.monotonic() - started, error=str(exc), output="", stderr="", log_path=None)
+    return workspaces.leave(task, _run_item(task, ctx, job_id, started))
+
+
+def _run_item(task: ItemTask, ctx: StepContext, job_id: str, started: float) -> ItemOutcome:
     deadline = started + task.timeout if task.timeout else None
     item_ctx = replace(ctx, process_env={**ctx.process_env, **item_env(task, job_id)}, deadline=deadline,
                        label=f"item_{task.index}")
@@ -92,17 +114,19 @@ class LocalExecutor:
     name = "local"
 
     def __init__(self, max_parallel: int, ctx: StepContext, job_id: str,
-                 on_start: Callable[[ItemTask, StartInfo], None]) -> None:
+                 on_start: Callable[[ItemTask, StartInfo], None], workspaces: Workspaces | None = None) -> None:
         self._pool = ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="prodigy-item")
         self._ctx = ctx
         self._job_id = job_id
         self._on_start = on_start
+        self._workspaces = workspaces
 
     def submit(self, task: ItemTask) -> Future[ItemOutcome]:
         def record(info: StartInfo) -> None:
             self._on_start(task, info)
 
-        return self._pool.submit(run_item, task, replace(self._ctx, on_start=record), self._job_id)
+        return self._pool.submit(run_item, task, replace(self._ctx, on_start=record), self._job_id,
+                                 self._workspaces)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,141 @@
+"""Map agents in their own git worktrees: the pool's `workspaces` hook.
+
+Each item runs in a worktree branched from the session worktree's HEAD when it is dispatched. When it ends, its
+commits are merged into the session branch (one merge at a time) *before* its outcome goes back to the
+coordinator, so an item counts as succeeded only once its work is merged; a conflict fails the item and leaves
+the session branch as it was. The agent worktree and its branch are then removed; a removal that fails is a
+warning, never a failure."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from pathlib import Path
+from typing import Any
+
+from prodigy.execution import outcome as o
+from prodigy.execution.worktree import (
+    GIT_LOCK,
+    MERGE_SUBJECT,
+    GitError,
+    SessionWorktree,
+    abort_merge,
+    branches,
+    count_commits,
+    delete_branch,
+    dirty_paths,
+    git,
+    head_of,
+    merge,
+    remove_worktree,
+)
+
+UNCOMMITTED_NAMED = 10  # items named in the "left uncommitted changes" warning
+
+
+class AgentWorkspaces:
+    def __init__(self, session: SessionWorktree, job_id: str) -> None:
+        self.session = session
+        self.job_id = job_id
+        self._bases: dict[int, str] = {}  # item index -> the session HEAD its worktree started from
+        self._lock = threading.Lock()
+        self._warnings: list[str] = []
+        self._uncommitted: list[int] = []
+
+    def path_for(self, index: int) -> Path:
+        return self.session.agents_dir / f"item_{index}"
+
+    def branch_for(self, index: int) -> str:
+        return f"{self.session.branch}-item_{index}"
+
+    # -- before dispatching
+    def sweep(self) -> int:
+        """Remove every agent worktree and branch an interrupted or killed run left behind."""
+        repo = self.session.path
+        with GIT_LOCK:
+            leftovers = sorted(self.session.agents_dir.glob("item_*")) if self.session.agents_dir.is_dir() else []
+            for child in leftovers:
+                self._warn(remove_worktree(repo, child))
+            for branch in branches(repo, f"{self.session.branch}-item_*"):
+                self._warn(delete_branch(repo, branch))
+            git(["worktree", "prune"], repo)
+        return len(leftovers)
+
+    # -- the hook (called on worker threads)
+    def enter(self, task: Any) -> Path:
+        index = task.index
+        path, branch = self.path_for(index), self.branch_for(index)
+        with GIT_LOCK:
+            if path.exists():  # a leftover of an earlier attempt whose removal failed
+                self._warn(remove_worktree(self.session.path, path))
+            base = head_of(self.session.path)
+            result = git(["worktree", "add", "-q", "-B", branch, str(path), base or "HEAD"], self.session.path)
+        if base is None or not result.ok:
+            raise GitError(f"could not create the worktree of item_{index} at {path}: {result.message}")
+        with self._lock:
+            self._bases[index] = base
+        run_dir = path / self.session.subdir if self.session.subdir else path
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return run_dir
+
+    def leave(self, task: Any, outcome: Any) -> Any:
+        index = task.index
+        with self._lock:
+            base = self._bases.pop(index, None)
+        try:
+            if outcome.status in o.OK_STATUSES and base is not None:
+                outcome = self._merge(index, outcome)
+        finally:
+            self._discard(index)
+        return outcome
+
+    # -- after the map phase
+    def drain_warnings(self) -> list[str]:
+        with self._lock:
+            warnings, self._warnings = self._warnings, []
+            uncommitted, self._uncommitted = sorted(self._uncommitted), []
+        if uncommitted:
+            named = ", ".join(f"item_{i}" for i in uncommitted[:UNCOMMITTED_NAMED])
+            more = f" and {len(uncommitted) - UNCOMMITTED_NAMED} more" if len(uncommitted) > UNCOMMITTED_NAMED else ""
+            warnings.append(f"{len(uncommitted)} item(s) left uncommitted changes in their worktrees ({named}{more}); "
+                            "only commits are merged, so those changes were discarded")
+        return warnings
+
+    # -- internals
+    def _merge(self, index: int, outcome: Any) -> Any:
+        path, branch = self.path_for(index), self.branch_for(index)
+        if dirty_paths(path):
+            with self._lock:
+                self._uncommitted.append(index)
+        tip = head_of(path)
+        if tip is None:
+            return _failed(outcome, f"item_{index}: its worktree {path} has no HEAD any more; nothing was merged")
+        session = self.session.path
+        with GIT_LOCK:
+            if count_commits(session, "HEAD", tip) == 0:
+                return outcome  # no commits (or none the session branch lacks): nothing to merge
+            message = MERGE_SUBJECT.format(index=index, job_id=self.job_id)
+            result = merge(session, branch, "--no-ff", "-q", "-m", message)
+            if result.ok:
+                return outcome
+            conflicts = abort_merge(session)
+        if conflicts:
+            return _failed(outcome, f"merge conflict merging item_{index} into {self.session.branch} in "
+                           f"{', '.join(conflicts)}; the merge was aborted", result.out + result.err)
+        return _failed(outcome, f"merging item_{index} into {self.session.branch} failed: {result.message}",
+                       result.out + result.err)
+
+    def _discard(self, index: int) -> None:
+        with GIT_LOCK:
+            self._warn(remove_worktree(self.session.path, self.path_for(index)))
+            self._warn(delete_branch(self.session.path, self.branch_for(index)))
+
+    def _warn(self, problem: str | None) -> None:
+        if problem:
+            with self._lock:
+                self._warnings.append(problem)
+
+
+def _failed(outcome: Any, error: str, detail: str = "") -> Any:
+    return dataclasses.replace(outcome, status=o.FAILED, exit_code=None, error=error,
+                               stderr=(outcome.stderr + "\n" + detail).strip()[-4096:])
