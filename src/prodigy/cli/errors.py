@@ -32,9 +32,22 @@ def run_cli(command: click.Group, argv: list[str] | None) -> int:
     except BrokenPipeError:
         _silence_broken_pipe()
         return int(ExitCode.OK)
+    except OSError as exc:
+        if not _under_prodigy_home(exc):
+            return crash(exc)
+        click.echo(f"Error: cannot use prodigy's state folder: {exc.strerror}: {exc.filename}", err=True)
+        click.echo("Check that PRODIGY_HOME (default ~/.prodigy) is a writable directory.", err=True)
+        return int(ExitCode.STATE_ERROR)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: log it, do not show a traceback
         return crash(exc)
     return int(result or 0)
+
+
+def _under_prodigy_home(exc: OSError) -> bool:
+    from prodigy import paths
+
+    name = exc.filename
+    return isinstance(name, (str, os.PathLike)) and os.fspath(name).startswith(os.fspath(paths.home()))
 
 
 def report_error(exc: ProdigyError) -> None:

@@ -114,7 +114,7 @@ class MapReduceView:
         self.print(f"Job folder: {escape(job_dir)}")
         self.print(f"Phase: {plan.phase}")
         if plan.total_items is not None:
-            dlq_note = "retried now (--force)" if plan.retry_dlq else "retried only with --force"
+            dlq_note = "retried now: --force" if plan.retry_dlq else "retried only with --force"
             self.print(f"Items: {plan.total_items} total, {plan.done} done (skipped), {len(plan.in_flight)} in "
                        f"flight at interruption (will re-run), {len(plan.dlq)} in DLQ ({dlq_note}), "
                        f"{len(plan.pending)} pending")

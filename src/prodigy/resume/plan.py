@@ -45,6 +45,8 @@ def plan_resume(state: JobState, *, setup_total: int, reduce_total: int, force: 
     setup_next = None if state.setup_complete else _first_missing(state.setup_steps, setup_total)
     reduce_next = None if state.reduce_complete else _first_missing(state.reduce_steps, reduce_total)
     phase = _phase(state)
+    if retry_dlq and phase in ("reduce", "done"):
+        phase = "map"  # the DLQ retry reopens the map phase; reduce then runs again over the new results
     finished = state.reduce_complete and state.map_complete and state.setup_complete
     return ResumePlan(
         phase=phase, total_items=state.item_count, done=state.count(SUCCEEDED), in_flight=in_flight, dlq=dlq,

@@ -304,6 +304,8 @@ def render(template: str, ctx: Mapping[str, Any]) -> str:
 def render_shell(template: str, ctx: Mapping[str, Any]) -> str:
     """Interpolate into an `sh -c` script so each value is one literal string in its quoting context."""
     def resolve(ref: Reference, quote: Callable[[str], str]) -> str | None:
+        if _shell_default(ref, ctx):
+            return None  # ${HOME:-/tmp} with HOME unknown to prodigy: the shell applies the default
         found, value = evaluate(ref, ctx)
         if not found:
             return None
@@ -311,6 +313,12 @@ def render_shell(template: str, ctx: Mapping[str, Any]) -> str:
         return text if ref.raw else quote(text)
 
     return _ShellLexer(template, resolve).run()
+
+
+def _shell_default(ref: Reference, ctx: Mapping[str, Any]) -> bool:
+    """A plain `${NAME:-default}` whose NAME prodigy does not know belongs to the shell (an env var)."""
+    return (ref.braced and ref.default is not None and not ref.filters and NAME_RE.fullmatch(ref.name) is not None
+            and not lookup(ctx, ref.name)[0])
 
 
 # ----------------------------------------------------------------------------------- shell lexer

@@ -713,10 +713,11 @@ def _captures(value: Any, ctx: _Ctx, line: int | None, step_count: int) -> tuple
             except re.error as exc:
                 ctx.error(spec_line, f"{here}.pattern", f"invalid regular expression: {exc}")
         default = spec.get("default")
+        max_size = _positive_int(spec, "max_size", ctx, here)
         result.append((name, m.CaptureSpec(
             command_index=index, source=source, json_path=spec.get("json_path"),
             pattern=None if pattern is None else str(pattern),
-            default=None if default is None else str(default), multiline=multiline)))
+            default=None if default is None else str(default), multiline=multiline, max_size=max_size)))
     return tuple(result)
 
 

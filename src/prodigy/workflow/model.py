@@ -78,6 +78,7 @@ class CaptureSpec:
     pattern: str | None = None
     default: str | None = None
     multiline: str = "preserve"  # preserve | join | first_line | last_line | array
+    max_size: int | None = None  # bytes of the source text kept (its start), like the original
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,8 @@ def capture_value(spec: CaptureSpec, outcome: o.StepOutcome) -> Any:
             "both": outcome.stdout + outcome.stderr,
             "combined": outcome.stdout + ("\n" if outcome.stdout and outcome.stderr else "") + outcome.stderr,
             }[spec.source]
+    if spec.max_size is not None:
+        text = text.encode()[: spec.max_size].decode("utf-8", "ignore")
     value: Any = text
     if spec.json_path:
         value = _json_path_value(spec.json_path, text)
