@@ -233,3 +233,8 @@ def test_dirty_paths_reports_both_names_of_a_rename(git_repo: Path) -> None:
     git(git_repo, "mv", "README.md", "READ ME.md")
     (git_repo / "untracked.txt").write_text("u")
     assert sorted(dirty_paths(git_repo)) == ["READ ME.md", "README.md", "untracked.txt"]
+
+
+def test_without_git_installed_runs_are_not_isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no git on it
+    assert plan_session_worktree(tmp_path, SID) == (None, "git is not installed")

@@ -233,7 +233,10 @@ class SessionWorktree:
 
 def plan_session_worktree(run_dir: Path, session_id: str) -> tuple[SessionWorktree | None, str | None]:
     """The worktree a session in run_dir gets, or why it gets none."""
-    root = toplevel(run_dir)
+    try:
+        root = toplevel(run_dir)
+    except GitError:
+        return None, "git is not installed"
     if root is None:
         return None, "not inside a git repository"
     head = head_of(root)

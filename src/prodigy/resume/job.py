@@ -71,9 +71,14 @@ def resume_job(target: Target, options: RunOptions, stop: StopRequest, reporter:
         reporter.emit("job_resume_plan", session_id=record.id, job_id=job_id, job_dir=str(store.folder),
                       plan=resume_plan, force=force, reaped=reaped)
         summary = execute_job(workflow, record, store, options, stop, reporter, on_line=on_line, resumed=True,
-                              plan=resume_plan, dispatch_order=resume_plan.dispatch_order, reaped=reaped,
+                              plan=resume_plan, dispatch_order=_order(resume_plan, state), reaped=reaped,
                               correlation_id=correlation_id)
         return isolation.conclude(summary, workflow, record, options, stop)
+
+
+def _order(resume_plan: Any, state: Any) -> list[int] | None:
+    """Items to dispatch; None (all pending, once frozen) when the work list was not frozen before the stop."""
+    return resume_plan.dispatch_order if state.item_count is not None else None
 
 
 def _report_changes(store: JobStore, workflow: Workflow, recorded_sha: str, reporter: Reporter) -> None:
