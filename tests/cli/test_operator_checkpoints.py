@@ -41,7 +41,7 @@ def test_list_every_session_and_json_shape(state: ops.Built) -> None:
     assert entries[state.standard_session]["kind"] == "standard" and entries[state.standard_session]["exists"]
     job = entries[state.dlq_session]
     assert job["kind"] == "job" and job["job_id"] == state.dlq_job and job["path"].endswith("checkpoint.json")
-    one = ops.json_of("checkpoints", "list", state.interrupted_job[:40])["checkpoints"]
+    one = ops.json_of("checkpoints", "list", state.interrupted_job[:48])["checkpoints"]
     assert [e["session_id"] for e in one] == [state.interrupted_session]
 
 
@@ -83,7 +83,7 @@ def test_validate_detects_a_truncated_journal_and_repair_fixes_the_snapshot(stat
     assert code == 6
     assert "[journal_torn]" in out and "incomplete last record" in out
     assert "[snapshot_offset_beyond_journal]" in out and "(--repair fixes this)" in out
-    code, out, err = ops.invoke("checkpoints", "validate", state.dlq_job[:30], "--repair")
+    code, out, err = ops.invoke("checkpoints", "validate", state.dlq_job[:48], "--repair")
     assert code == 0, (out, err)
     assert "Repaired: cut an incomplete last record" in out and "Repaired: rebuilt" in out
     assert journal.read_bytes() == data[: data.rstrip(b"\n").rfind(b"\n") + 1]

@@ -38,7 +38,7 @@ def test_list_all_jobs_with_dlq_items(state: ops.Built) -> None:
 
 
 def test_list_one_job_by_prefix_and_json_shape(state: ops.Built) -> None:
-    data = ops.json_of("dlq", "list", state.dlq_job[:35])
+    data = ops.json_of("dlq", "list", state.dlq_job[:48])
     assert set(data) == {"jobs", "warnings"}
     (job,) = data["jobs"]
     assert set(job) == JOB_KEYS

@@ -22,7 +22,7 @@ def file_events(home: Path, job_id: str) -> list[dict]:
 
 
 def test_ls_lists_every_event_oldest_first(state: ops.Built) -> None:
-    code, out, err = ops.invoke("events", "ls", state.dlq_job[:30])
+    code, out, err = ops.invoke("events", "ls", state.dlq_job[:48])
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0].split() == ["TIME", "EVENT", "ITEM", "ATTEMPT", "DETAILS"]

@@ -72,7 +72,7 @@ def test_sigkill_after_3_items_then_resume(route: str, work: Path, marker: str, 
         "resume-job": ["resume-job", job_id],
         "resume-session": ["resume", session_id],
         "resume-job-id": ["resume", job_id],
-        "resume-job-prefix": ["resume-job", job_id[:30]],
+        "resume-job-prefix": ["resume-job", job_id[:48]],
         "resume-session-prefix": ["resume", session_id[:14]],
     }[route]
     code, out, err = run(*args, cwd=work, env=mr.hold_env(work))
@@ -403,7 +403,7 @@ def test_concurrent_resumes_are_blocked(work: Path, marker: str, prodigy_home: P
     (work / "hold2").touch()
     first = spawn_prodigy("resume-job", job_id, cwd=work, env=mr.hold_env(work, limit=6, hold="hold2"))
     mr.wait_for_held(ledger, 6, 3)
-    for args in (["resume-job", job_id], ["resume", session_id], ["resume", job_id[:30], "--force"]):
+    for args in (["resume-job", job_id], ["resume", session_id], ["resume", job_id[:48], "--force"]):
         code, out, err = run(*args, cwd=work, env=mr.hold_env(work))
         assert code == 4, out + err
         assert "already in progress" in err and f"pid {first.pid}" in err and mr.no_traceback(out + err)
