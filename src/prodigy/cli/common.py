@@ -19,6 +19,19 @@ def json_option(func: Any) -> Any:
                         help="Print one JSON object with the result (for scripts); progress goes to stderr.")(func)
 
 
+def _add_verbosity(ctx: click.Context, _param: click.Parameter, value: int) -> None:
+    if value:
+        root = ctx.find_root()
+        root.ensure_object(dict)
+        root.obj["verbose"] = root.obj.get("verbose", 0) + value
+
+
+def verbose_option(func: Any) -> Any:
+    """-v after the command name works too: `prodigy run wf.yml -v` = `prodigy -v run wf.yml`."""
+    return click.option("-v", "--verbose", count=True, expose_value=False, callback=_add_verbosity,
+                        is_eager=True, help="Stream each command's output (-vv: more detail).")(func)
+
+
 def verbosity(ctx: click.Context) -> int:
     return int((ctx.find_root().obj or {}).get("verbose", 0))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from prodigy.cli.common import finish, json_option, path_option, verbosity
+from prodigy.cli.common import finish, json_option, path_option, verbose_option, verbosity
 
 RESUME_EPILOG = """\b
 Examples:
@@ -40,7 +40,7 @@ def _resume_options(func):
                         help="Merge the session branch into your branch at the end without asking.")(func)
     func = click.option("--force", is_flag=True,
                         help="Also retry items in the dead-letter queue (MapReduce).")(func)
-    return json_option(path_option(func))
+    return verbose_option(json_option(path_option(func)))
 
 
 @click.command(epilog=RESUME_EPILOG)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from prodigy.cli.common import finish, json_option, path_option, verbosity
+from prodigy.cli.common import finish, json_option, path_option, verbose_option, verbosity
 
 EPILOG = """\b
 Examples:
@@ -20,6 +20,7 @@ the command that resumes it: prodigy resume <session-id>.
 @click.command(epilog=EPILOG)
 @click.argument("workflow", metavar="WORKFLOW")
 @path_option
+@verbose_option
 @click.option("-y", "--yes", is_flag=True, help="Answer yes to every prompt.")
 @click.option("--no-worktree", is_flag=True,
               help="Run the steps in the directory itself, not in a git worktree of the session.")

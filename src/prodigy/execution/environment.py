@@ -35,11 +35,8 @@ def build(workflow: Workflow, *, session_id: str, run_dir: Path, profile: str | 
         declared.update(_read_env_file(run_dir, name))
     declared.update(workflow.env_dict())
     if profile is not None:
-        profiles = dict(workflow.profiles)
-        if profile not in profiles:
-            known = ", ".join(sorted(profiles)) or "none defined"
-            raise UsageError(f"Unknown profile {profile!r} (profiles in {workflow.path.name}: {known}).")
-        declared.update(dict(profiles[profile]))
+        check_profile(workflow, profile)
+        declared.update(dict(dict(workflow.profiles)[profile]))
     resolved: dict[str, str] = {}
     secrets: list[str] = []
     for key, env_var in declared.items():
@@ -53,6 +50,13 @@ def build(workflow: Workflow, *, session_id: str, run_dir: Path, profile: str | 
     # ${env.NAME} reads the environment commands run with.
     variables: dict[str, Any] = {**resolved, "env": process_env}
     return RunEnvironment(process_env=process_env, variables=variables, masker=Masker(secrets))
+
+
+def check_profile(workflow: Workflow, profile: str | None) -> None:
+    profiles = dict(workflow.profiles)
+    if profile is not None and profile not in profiles:
+        known = ", ".join(sorted(profiles)) or "none defined"
+        raise UsageError(f"Unknown profile {profile!r} (profiles in {workflow.path.name}: {known}).")
 
 
 def _value(env_var: EnvVar, scope: dict[str, str], run_dir: Path) -> str:

@@ -131,6 +131,7 @@ def run_workflow_file(workflow_path: str, options: RunOptions, stop: StopRequest
         raise UsageError(f"Run directory does not exist: {options.run_dir}")
     workflow = load_workflow(workflow_path)
     check_tools(workflow)
+    environment.check_profile(workflow, options.profile)  # before a session exists that could not run
     session_id = new_session_id()
     record = new_session_record(session_id, workflow, options)
     with ExecutionLock(session_id, purpose="run"):
