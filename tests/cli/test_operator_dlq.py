@@ -12,7 +12,8 @@ import support
 from prodigy.state.locks import ExecutionLock
 
 ITEM_KEYS = {"item_id", "status", "attempts", "last_error", "exit_code", "log_path", "failed_at"}
-FAILURE_KEYS = {"attempt", "status", "error", "exit_code", "stderr_tail", "log_path", "duration", "time"}
+FAILURE_KEYS = {"attempt", "status", "error", "exit_code", "stderr_tail", "log_path", "duration", "time",
+                "worker"}
 JOB_KEYS = {"job_id", "session_id", "workflow", "dlq_count", "purged", "items", "warnings"}
 
 

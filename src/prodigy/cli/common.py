@@ -19,6 +19,26 @@ def json_option(func: Any) -> Any:
                         help="Print one JSON object with the result (for scripts); progress goes to stderr.")(func)
 
 
+def executor_options(func: Any) -> Any:
+    """--executor, --scheduler, --local-workers: where the map phase's items run."""
+    func = click.option("--local-workers", type=click.IntRange(min=1), metavar="N",
+                        help="With --executor dask: start a Dask LocalCluster of N worker processes for this run."
+                        )(func)
+    func = click.option("--scheduler", metavar="ADDRESS",
+                        help="With --executor dask: the Dask scheduler, e.g. tcp://HOST:8786 "
+                             "(default: $PRODIGY_DASK_SCHEDULER).")(func)
+    return click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+                        help="Run map items in the local pool or on a Dask cluster (needs: pip install "
+                             "'prodigy[dask]'; see docs/dask.md).")(func)
+
+
+def executor_extra(executor: str, scheduler: str | None, local_workers: int | None) -> dict[str, Any]:
+    """RunOptions.extra entries for the executor options (a usage error, exit 2, when they do not fit)."""
+    from prodigy.execution.mapreduce.job import executor_choice
+
+    return {"executor": executor_choice(executor, scheduler, local_workers)}
+
+
 def _add_verbosity(ctx: click.Context, _param: click.Parameter, value: int) -> None:
     if value:
         root = ctx.find_root()

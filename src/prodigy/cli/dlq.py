@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from prodigy.cli.common import json_option, verbosity
+from prodigy.cli.common import executor_extra, executor_options, json_option, verbosity
 
 GROUP_EPILOG = """\b
 Examples:
@@ -173,8 +173,8 @@ def _render_history(out: Any, item: Any) -> None:
     for failure in item.failures:
         took = fmt_duration(failure.duration) if isinstance(failure.duration, (int, float)) else "?"
         out.print(f"  Attempt {failure.attempt}: {failure.status} at {failure.time} after {took}", markup=False)
-        fields([("Error", failure.error), ("Exit code", failure.exit_code), ("Log", failure.log_path)],
-               out=out, indent=4)
+        fields([("Error", failure.error), ("Exit code", failure.exit_code), ("Log", failure.log_path),
+                ("Worker", failure.worker)], out=out, indent=4)
         if failure.stderr_tail and failure.stderr_tail.strip():
             out.print("    stderr (last lines):", markup=False)
             for line in tail(failure.stderr_tail, 15).splitlines():
@@ -190,10 +190,11 @@ def _render_history(out: Any, item: Any) -> None:
 @click.option("--filter", "filter_text", metavar="EXPR",
               help="Retry only DLQ items whose data matches (map filter syntax, e.g. \"size > 10\").")
 @click.option("--dry-run", is_flag=True, help="List the items that would be retried; run nothing.")
+@executor_options
 @json_option
 @click.pass_context
 def retry(ctx: click.Context, job_id: str, max_parallel: int | None, max_retries: int, filter_text: str | None,
-          dry_run: bool, json_output: bool) -> int:
+          dry_run: bool, executor: str, scheduler: str | None, local_workers: int | None, json_output: bool) -> int:
     """Run DLQ items again (through resume-job --force)."""
     from prodigy.cli.render import console, emit_json, table
     from prodigy.errors import NothingToResumeError
@@ -201,6 +202,7 @@ def retry(ctx: click.Context, job_id: str, max_parallel: int | None, max_retries
     from prodigy.views.common import job_ref
     from prodigy.views.dlq import job_dlq, select_for_retry
 
+    executor_choice = executor_extra(executor, scheduler, local_workers)
     target = resolve(job_id)
     ref = job_ref(target)
     chosen = select_for_retry(ref, filter_text)
@@ -222,7 +224,7 @@ def retry(ctx: click.Context, job_id: str, max_parallel: int | None, max_retries
                                                    for i in job.items], out=out)
         out.print("Dry run: nothing was run.", markup=False)
         return 0
-    extra = {"force": True, "max_retries": max_retries, "dlq_only": list(chosen.indexes)}
+    extra = {"force": True, "max_retries": max_retries, "dlq_only": list(chosen.indexes), **executor_choice}
     if max_parallel:
         extra["max_parallel"] = max_parallel
     return _run_retry(ctx, target, extra, json_output)

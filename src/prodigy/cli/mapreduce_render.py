@@ -34,6 +34,8 @@ def job_json(summary: Any) -> dict[str, Any]:
         "setup_steps": {"done": summary.setup_steps[0], "total": summary.setup_steps[1]},
         "reduce_steps": {"done": summary.reduce_steps[0], "total": summary.reduce_steps[1]},
         "reaped_processes": summary.reaped,
+        "executor": summary.executor,
+        "scheduler": summary.scheduler,
         "duration_seconds": round(summary.duration, 3),
         "job_dir": summary.job_dir,
         "events_log": summary.events_path,
@@ -67,6 +69,8 @@ def finish_job(reporter: ConsoleReporter, summary: Any, json_output: bool) -> in
     if summary.map_run is not None and summary.resumed:
         run = summary.map_run
         out.print(f"  This resume ran {run.started} attempt(s): {run.succeeded} succeeded, {run.failed} failed.")
+    if summary.executor != "local":
+        out.print(f"  Executor:   {summary.executor} (scheduler {escape(summary.scheduler or '?')})")
     out.print(f"  Job folder: {escape(summary.job_dir)}")
     out.print(f"  Events:     {escape(summary.events_path)}")
     render_worktree(out, summary.worktree)

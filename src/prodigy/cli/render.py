@@ -80,13 +80,13 @@ class ConsoleReporter(MapReduceView, WorktreeView):
         if outcome.status == o.SKIPPED:
             self.print("  [dim]skipped (when: condition is false)[/dim]")
         elif outcome.ok:
-            note = " (recovered by on_failure)" if outcome.recovered else ""
+            note = " (failed, recovered by its handler)" if outcome.recovered else ""
             self.print(f"  [green]✔[/green] done in {took}{note}")
         elif outcome.status == o.INTERRUPTED:
             self.print(f"  [yellow]■[/yellow] interrupted after {took}")
         else:
             self.print(f"  [red]✖[/red] {escape(outcome.error or outcome.status)} ({took})")
-            if outcome.stderr.strip():
+            if outcome.stderr.strip() and not self.verbose:  # with -v it was streamed already
                 self.print(f"[dim]{escape(tail(outcome.stderr))}[/dim]")
             if outcome.log_path:
                 self.print(f"  Agent log: {escape(outcome.log_path)}")

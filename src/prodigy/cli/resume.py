@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
-from prodigy.cli.common import finish, json_option, path_option, verbose_option, verbosity
+from prodigy.cli.common import (
+    executor_extra,
+    executor_options,
+    finish,
+    json_option,
+    path_option,
+    verbose_option,
+    verbosity,
+)
 
 RESUME_EPILOG = """\b
 Examples:
@@ -24,6 +32,7 @@ Examples:
   prodigy resume-job mapreduce-20261127_120501_session-93c8f475-17d2-4163-bf2e-c24095dd5254
   prodigy resume-job mapreduce-20261127 --force --max-retries 3
   prodigy resume-job mapreduce-20261127 --json        one JSON object for CI scripts
+  prodigy resume-job mapreduce-20261127 --executor dask --scheduler tcp://10.0.0.5:8786
 \b
 Items that completed are skipped; items that were running when the job stopped run
 again; items in the dead-letter queue run again only with --force (up to --max-retries
@@ -40,7 +49,7 @@ def _resume_options(func):
                         help="Merge the session branch into your branch at the end without asking.")(func)
     func = click.option("--force", is_flag=True,
                         help="Also retry items in the dead-letter queue (MapReduce).")(func)
-    return verbose_option(json_option(path_option(func)))
+    return verbose_option(json_option(path_option(executor_options(func))))
 
 
 @click.command(epilog=RESUME_EPILOG)
@@ -48,13 +57,15 @@ def _resume_options(func):
 @_resume_options
 @click.pass_context
 def resume(ctx: click.Context, target: str | None, path: str | None, force: bool, yes: bool, max_retries: int,
-           workflow_override: str | None, json_output: bool) -> int:
+           workflow_override: str | None, executor: str, scheduler: str | None, local_workers: int | None,
+           json_output: bool) -> int:
     """Resume an interrupted or failed session (standard or MapReduce) or a MapReduce job."""
     from prodigy.resume.resolve import resolve
 
+    extra = executor_extra(executor, scheduler, local_workers)
     if target is None:
         return _list_resumable()
-    return _resume(ctx, resolve(target), path, force, max_retries, workflow_override, json_output, yes)
+    return _resume(ctx, resolve(target), path, force, max_retries, workflow_override, json_output, yes, extra)
 
 
 @click.command(name="resume-job", epilog=RESUME_JOB_EPILOG)
@@ -62,15 +73,17 @@ def resume(ctx: click.Context, target: str | None, path: str | None, force: bool
 @_resume_options
 @click.pass_context
 def resume_job(ctx: click.Context, job_id: str, path: str | None, force: bool, yes: bool, max_retries: int,
-               workflow_override: str | None, json_output: bool) -> int:
+               workflow_override: str | None, executor: str, scheduler: str | None, local_workers: int | None,
+               json_output: bool) -> int:
     """Resume a MapReduce job from the phase where it stopped."""
     from prodigy.resume.resolve import resolve_job
 
-    return _resume(ctx, resolve_job(job_id), path, force, max_retries, workflow_override, json_output, yes)
+    extra = executor_extra(executor, scheduler, local_workers)
+    return _resume(ctx, resolve_job(job_id), path, force, max_retries, workflow_override, json_output, yes, extra)
 
 
 def _resume(ctx: click.Context, target, path, force, max_retries, workflow_override, json_output,
-            yes: bool = False) -> int:
+            yes: bool = False, extra: dict | None = None) -> int:
     from prodigy.cli.render import ConsoleReporter
     from prodigy.cli.worktree_render import merge_prompt
     from prodigy.execution.session import RunOptions, resolve_run_dir
@@ -82,7 +95,7 @@ def _resume(ctx: click.Context, target, path, force, max_retries, workflow_overr
     run_dir = resolve_run_dir(path) if path else resolve_run_dir(target.session.run_dir)
     options = RunOptions(run_dir=run_dir, verbose=verbose, json_output=json_output,
                          profile=target.session.extra.get("profile"),
-                         extra={"force": force, "max_retries": max_retries}, yes=yes,
+                         extra={"force": force, "max_retries": max_retries, **(extra or {})}, yes=yes,
                          confirm=merge_prompt(reporter, yes=yes, json_output=json_output))
     with stop_on_signals() as stop:
         summary = resume_target(target, options, stop, reporter, workflow_override=workflow_override,

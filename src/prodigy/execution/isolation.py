@@ -134,7 +134,8 @@ def agent_workspaces(options: RunOptions, job_id: str) -> Any:
 # ---------------------------------------------------------------- the end of a run
 
 
-def conclude(summary: Any, workflow: Workflow, record: SessionRecord, options: RunOptions, stop: StopRequest) -> Any:
+def conclude(summary: Any, workflow: Workflow, record: SessionRecord, options: RunOptions, stop: StopRequest,
+             on_line: Any = None) -> Any:
     """Attach the worktree report to a run's summary, merging the session branch back when the run completed
     and the user said yes (-y, or the prompt)."""
     wt = options.worktree
@@ -142,7 +143,7 @@ def conclude(summary: Any, workflow: Workflow, record: SessionRecord, options: R
         report = WorktreeReport(isolated=False, run_dir=str(options.run_dir),
                                 reason=record.extra.get("worktree_disabled") or "no worktree")
         return dataclasses.replace(summary, worktree=report)
-    report = _conclude(summary, workflow, record, wt, options, stop)
+    report = _conclude(summary, workflow, record, wt, options, stop, on_line)
     data = record.extra.setdefault("worktree", wt.to_json())
     data["outcome"] = report.outcome
     if report.removed:
@@ -152,7 +153,7 @@ def conclude(summary: Any, workflow: Workflow, record: SessionRecord, options: R
 
 
 def _conclude(summary: Any, workflow: Workflow, record: SessionRecord, wt: SessionWorktree,
-              options: RunOptions, stop: StopRequest) -> WorktreeReport:
+              options: RunOptions, stop: StopRequest, on_line: Any) -> WorktreeReport:
     report = WorktreeReport(isolated=True, run_dir=str(wt.run_dir), path=str(wt.path), branch=wt.branch,
                             repo=str(wt.repo_root), target=wt.target, merge_commands=(wt.merge_command(),),
                             discard_commands=tuple(wt.discard_commands()))
@@ -176,7 +177,7 @@ def _conclude(summary: Any, workflow: Workflow, record: SessionRecord, wt: Sessi
     if not (options.yes or (options.confirm is not None and options.confirm(question))):
         return dataclasses.replace(report, outcome="not_merged")
     if workflow.merge is not None:
-        report = _merge_block(report, workflow, record, wt, options, stop)
+        report = _merge_block(report, workflow, record, wt, options, stop, on_line)
     else:
         back = merge_into_original(wt)
         report = dataclasses.replace(report, outcome=back.status, detail=back.detail, conflicts=back.conflicts)
@@ -187,13 +188,14 @@ def _conclude(summary: Any, workflow: Workflow, record: SessionRecord, wt: Sessi
 
 
 def _merge_block(report: WorktreeReport, workflow: Workflow, record: SessionRecord, wt: SessionWorktree,
-                 options: RunOptions, stop: StopRequest) -> WorktreeReport:
+                 options: RunOptions, stop: StopRequest, on_line: Any) -> WorktreeReport:
     """The workflow's merge: steps replace the default merge; they run in the session worktree."""
     from prodigy.execution.session import step_context
 
     assert workflow.merge is not None
     env = environment.build(workflow, session_id=record.id, run_dir=options.run_dir, profile=options.profile)
-    ctx = dataclasses.replace(step_context(workflow, record.id, options, stop, env), run_dir=wt.path, label="merge")
+    ctx = dataclasses.replace(step_context(workflow, record.id, options, stop, env, on_line), run_dir=wt.path,
+                              label="merge")
     if workflow.merge.timeout:
         ctx = dataclasses.replace(ctx, deadline=time.monotonic() + workflow.merge.timeout)
     variables = {**env.variables, "merge.source_branch": wt.branch, "merge.target_branch": wt.target,

@@ -146,7 +146,9 @@ def parse_capture(text: str, fmt: str) -> Any:
         return text
     if fmt == "json":
         try:
-            return json.loads(text)
+            # strict=False: raw newlines and tabs inside strings are accepted, because shell-built JSON
+            # ('"report": "${multi_line_capture}"') has them and their meaning is unambiguous.
+            return json.loads(text, strict=False)
         except ValueError as exc:
             raise ValueError(f"capture_format json: the output is not JSON ({exc})") from None
     if fmt == "number":

@@ -147,4 +147,4 @@ def run_workflow_file(workflow_path: str, options: RunOptions, stop: StopRequest
             checkpoint = fresh_checkpoint(record, workflow)
             summary = execute_standard(workflow, record, checkpoint, options, stop, reporter, resumed=False,
                                        on_line=on_line)
-        return isolation.conclude(summary, workflow, record, options, stop)
+        return isolation.conclude(summary, workflow, record, options, stop, on_line)

@@ -36,7 +36,7 @@ def resume_job(target: Target, options: RunOptions, stop: StopRequest, reporter:
             reporter.emit("note", text=f"Session {record.id} stopped before its job was created; starting it.")
             options = isolation.reopen(record, options, reporter)
             summary = run_new_job(workflow, record, options, stop, reporter, on_line=on_line)
-            return isolation.conclude(summary, workflow, record, options, stop)
+            return isolation.conclude(summary, workflow, record, options, stop, on_line)
         store = open_store(job_id, record.repo)
         store.meta()  # a damaged job.json is a clear error here, not a surprise later
         state = store.load_state()
@@ -73,7 +73,7 @@ def resume_job(target: Target, options: RunOptions, stop: StopRequest, reporter:
         summary = execute_job(workflow, record, store, options, stop, reporter, on_line=on_line, resumed=True,
                               plan=resume_plan, dispatch_order=_order(resume_plan, state), reaped=reaped,
                               correlation_id=correlation_id)
-        return isolation.conclude(summary, workflow, record, options, stop)
+        return isolation.conclude(summary, workflow, record, options, stop, on_line)
 
 
 def _order(resume_plan: Any, state: Any) -> list[int] | None:

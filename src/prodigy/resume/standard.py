@@ -74,4 +74,4 @@ def resume_standard(record: SessionRecord, options: RunOptions, stop: StopReques
     reporter.emit("resume_plan", session_id=record.id, start=start, total=len(workflow.steps),
                   done=len(checkpoint.completed), workflow=str(workflow.path))
     summary = execute_standard(workflow, record, checkpoint, options, stop, reporter, resumed=True, on_line=on_line)
-    return isolation.conclude(summary, workflow, record, options, stop)
+    return isolation.conclude(summary, workflow, record, options, stop, on_line)

@@ -44,7 +44,7 @@ class ItemState:
     attempts: int = 0  # attempts started so far
     offset: int | None = None  # journal offset of the last terminal ("done") record
     failures: list[int] = field(default_factory=list)  # offsets of failed attempts' records
-    proc: list[Any] | None = None  # [pid, pgid, start_time] of the running attempt's latest command
+    proc: list[Any] | None = None  # [pid, pgid, start_time(, worker)] of the running attempt's latest command
     retry_budget: int | None = None  # attempts allowed in the current round (set by --force)
     round_attempts: int = 0  # attempts made in the current round
     interrupted: bool = False  # its last attempt was cut short by an interrupt or a crash
@@ -154,7 +154,7 @@ def apply(state: JobState, record: dict[str, Any], offset: int) -> None:
             state.step_proc = [record["ph"], record["k"], record["pid"], record["pg"], record["st"]]
             return
         item = state.item(int(record["i"]))
-        item.proc = [record["pid"], record["pg"], record["st"]]
+        item.proc = [record["pid"], record["pg"], record["st"], *([record["w"]] if record.get("w") else [])]
     elif kind == "done":
         _apply_done(state, record, offset)
     elif kind == "dlq_retry":

@@ -26,6 +26,7 @@ class Failure:
     log_path: str | None
     duration: float | None
     time: str | None
+    worker: str | None = None  # the cluster worker that ran the attempt (None: the local pool)
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def _failure(record: dict[str, Any] | None) -> Failure:
     record = record or {}
     return Failure(attempt=record.get("a"), status=record.get("s"), error=record.get("err"),
                    exit_code=record.get("x"), stderr_tail=record.get("se"), log_path=record.get("log"),
-                   duration=record.get("d"), time=iso_from_epoch(record.get("ts")))
+                   duration=record.get("d"), time=iso_from_epoch(record.get("ts")), worker=record.get("w"))
 
 
 def _failure_records(store: JobStore, offsets: list[int], index: int) -> list[dict[str, Any]]:

@@ -60,10 +60,14 @@ class Coordinator:
         self._running: dict[Future[ItemOutcome], ItemTask] = {}
 
     # -- recording (called from worker threads through the executor's on_start)
-    def record_process(self, task: ItemTask, info: StartInfo) -> None:
-        """Durable before the command may start: a later resume can find and end it (invariant 9)."""
-        self.store.append({"t": "proc", "i": task.index, "a": task.attempt, "pid": info.pid, "pg": info.pgid,
-                           "st": info.start_time})
+    def record_process(self, task: ItemTask, info: StartInfo, worker: str | None = None) -> None:
+        """Durable before the command may start: a later resume can find and end it (invariant 9). `worker`:
+        the cluster worker whose host runs it (a remote executor), so a resume knows where to end it."""
+        record = {"t": "proc", "i": task.index, "a": task.attempt, "pid": info.pid, "pg": info.pgid,
+                  "st": info.start_time}
+        if worker:
+            record["w"] = worker
+        self.store.append(record)
 
     # -- the loop
     def execute(self, executor: ItemExecutor, order: list[int]) -> MapRun:

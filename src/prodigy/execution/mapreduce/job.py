@@ -5,6 +5,7 @@ exactly the same code as a fresh one."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections import ChainMap
 from dataclasses import dataclass, field, replace
@@ -17,7 +18,7 @@ from prodigy.execution import outcome as o
 from prodigy.execution.mapreduce.coordinator import Coordinator, MapRun
 from prodigy.execution.mapreduce.mapvars import MapVariables, counts
 from prodigy.execution.mapreduce.phases import run_phase_steps
-from prodigy.execution.mapreduce.pool import LocalExecutor
+from prodigy.execution.mapreduce.pool import ItemExecutor, LocalExecutor
 from prodigy.execution.process import reap_recorded
 from prodigy.execution.reporter import Reporter
 from prodigy.execution.session import RunOptions, step_context
@@ -55,6 +56,8 @@ class JobSummary:
     reaped: int = 0
     warnings: list[str] = field(default_factory=list)
     worktree: Any = None  # isolation.WorktreeReport
+    executor: str = "local"  # where map items ran: local | dask
+    scheduler: str | None = None  # the Dask scheduler's address
 
     @property
     def next_command(self) -> str | None:
@@ -82,17 +85,45 @@ def run_new_job(workflow: Workflow, record: SessionRecord, options: RunOptions, 
     return execute_job(workflow, record, store, options, stop, reporter, on_line=on_line)
 
 
+def executor_choice(kind: str, scheduler: str | None, local_workers: int | None) -> dict[str, Any]:
+    """RunOptions.extra["executor"] from --executor, --scheduler (or PRODIGY_DASK_SCHEDULER), --local-workers."""
+    if kind != "dask":
+        if scheduler or local_workers:
+            raise UsageError("--scheduler and --local-workers go with --executor dask.")
+        return {"kind": "local"}
+    from prodigy.execution.mapreduce import dask_executor
+
+    dask_executor.require()
+    if scheduler and local_workers:
+        raise UsageError("Give --scheduler or --local-workers, not both.")
+    scheduler = scheduler or (None if local_workers else os.environ.get(dask_executor.SCHEDULER_ENV) or None)
+    if not scheduler and not local_workers:
+        raise UsageError("--executor dask needs a cluster: --scheduler tcp://HOST:8786 (or "
+                         f"{dask_executor.SCHEDULER_ENV}), or --local-workers N to start one for this run.")
+    return {"kind": "dask", "scheduler": scheduler, "local_workers": local_workers}
+
+
 def reap_orphans(state: JobState) -> int:
-    """After a hard kill: end commands of the dead run still alive (checked by start time), before re-running."""
+    """After a hard kill: end commands of the dead run still alive (checked by start time), before re-running.
+    Commands on another host (a cluster worker) are ended through the cluster when the map phase starts."""
     reaped = 0
     for item in state.items.values():
-        if item.status == RUNNING and item.proc and reap_recorded(int(item.proc[0]), int(item.proc[1]),
-                                                                   float(item.proc[2])):
+        if item.status != RUNNING or not item.proc or _remote_proc(item.proc):
+            continue
+        if reap_recorded(int(item.proc[0]), int(item.proc[1]), float(item.proc[2])):
             reaped += 1
     if state.step_proc and reap_recorded(int(state.step_proc[2]), int(state.step_proc[3]),
                                          float(state.step_proc[4])):
         reaped += 1
     return reaped
+
+
+def _remote_proc(proc: list[Any]) -> bool:
+    if len(proc) < 4:
+        return False
+    from prodigy.execution.mapreduce.dask_executor import is_local_host, worker_host
+
+    return not is_local_host(worker_host(str(proc[3])))
 
 
 def execute_job(workflow: Workflow, record: SessionRecord, store: JobStore, options: RunOptions,
@@ -132,6 +163,8 @@ class _JobRun:
         self.ctx, self.base_vars, self.env = ctx, base_vars, env
         self.map_run: MapRun | None = None
         self.warnings: list[str] = []
+        choice = options.extra.get("executor") or {}
+        self.executor: tuple[str, str | None] = (choice.get("kind", "local"), choice.get("scheduler"))
 
     def run(self, dispatch_order: list[int] | None) -> JobSummary:
         self._set_session(status="running", phase=self.state.phase)
@@ -199,9 +232,9 @@ class _JobRun:
             timeout=_seconds(spec.agent_timeout_secs, variables), reporter=self.reporter, events=self.events,
             stop=self.stop)
         workspaces = self._agent_workspaces()
-        executor = LocalExecutor(max_parallel, self.ctx, self.state.job_id, coordinator.record_process,
-                                 workspaces=workspaces)
+        executor = self._executor(max_parallel, coordinator, workspaces)
         try:
+            self._end_remote_orphans(executor)
             self.map_run = coordinator.execute(executor, order)
         finally:
             executor.shutdown()
@@ -233,6 +266,47 @@ class _JobRun:
         return None
 
     # -- helpers
+    def _executor(self, max_parallel: int, coordinator: Coordinator, workspaces: Any) -> ItemExecutor:
+        """The one place the map phase's executor is chosen (--executor)."""
+        choice = self.options.extra.get("executor") or {}
+        if choice.get("kind") != "dask":
+            return LocalExecutor(max_parallel, self.ctx, self.state.job_id, coordinator.record_process,
+                                 workspaces=workspaces)
+        from prodigy.execution.mapreduce.dask_executor import DaskExecutor
+
+        executor = DaskExecutor(choice, max_parallel, self.ctx, self.state.job_id, coordinator.record_process,
+                                workspaces=workspaces)
+        self.executor = (executor.name, executor.scheduler)
+        where = f"a LocalCluster for this run at {executor.scheduler}" if choice.get("local_workers") else (
+            f"scheduler {executor.scheduler}")
+        self.reporter.emit("note", text=f"Map phase on Dask: {where}, {executor.workers} worker(s).")
+        self.events.emit("executor_started", executor=executor.name, scheduler=executor.scheduler,
+                         workers=executor.workers)
+        for warning in executor.warnings:
+            self._warn(warning)
+        return executor
+
+    def _end_remote_orphans(self, executor: Any) -> None:
+        """Commands of a killed run on another host: end them through the cluster before their items re-run."""
+        reap = getattr(executor, "reap", None)
+        ended = 0
+        for index in self.state.indexes(RUNNING):
+            proc = self.state.item(index).proc
+            if not proc or not _remote_proc(proc):
+                continue
+            try:
+                result = reap(str(proc[3]), int(proc[0]), int(proc[1]), float(proc[2])) if reap else None
+            except Exception:  # noqa: BLE001 - an unreachable worker is reported below, not fatal
+                result = None
+            if result is None:
+                self._warn(f"item_{index}'s command (pid {proc[0]}) of the interrupted run may still be running "
+                           f"on {proc[3]}; it could not be reached from here (resume with --executor dask and "
+                           "that cluster, or end it by hand).")
+            ended += bool(result)
+        if ended:
+            self.reporter.emit("note", text=f"Ended {ended} command(s) of the interrupted run on the cluster.")
+            self.events.emit("orphans_reaped", count=ended, where="cluster")
+
     def _agent_workspaces(self) -> Any:
         """Agent worktrees (with a session worktree); leftovers of an interrupted run are removed first."""
         workspaces = isolation.agent_workspaces(self.options, self.state.job_id)
@@ -291,6 +365,7 @@ class _JobRun:
             setup_steps=(len(self.state.setup_steps), setup_total),
             reduce_steps=(len(self.state.reduce_steps), len(self.workflow.reduce)),
             error=error, failure=failure, failed_phase=failed_phase, warnings=self.warnings,
+            executor=self.executor[0], scheduler=self.executor[1],
         )
 
     def _finish_session(self, status: str, exit_code: ExitCode, error: str | None) -> None:

@@ -16,7 +16,13 @@ from prodigy.errors import MissingToolError
 from prodigy.execution import outcome as o
 from prodigy.execution import process
 from prodigy.execution.context import StepContext
-from prodigy.execution.steps.common import StepSetupError, command_env, from_process, working_dir
+from prodigy.execution.steps.common import (
+    StepSetupError,
+    command_env,
+    from_process,
+    visible_variables,
+    working_dir,
+)
 from prodigy.workflow.interpolate import InterpolationError, render
 from prodigy.workflow.model import Step
 
@@ -42,9 +48,9 @@ def require_claude() -> str:
 
 def run(step: Step, variables: Mapping[str, Any], ctx: StepContext) -> o.CommandOutcome:
     try:
-        prompt = render(step.command, variables)
         cwd = working_dir(step, variables, ctx)
         env = command_env(step, variables, ctx)
+        prompt = render(step.command, visible_variables(step, variables, env, ctx))
     except (InterpolationError, StepSetupError) as exc:
         return o.CommandOutcome(status=o.ERRORED, error=ctx.masker(str(exc)))
     log_path = _log_path(ctx)

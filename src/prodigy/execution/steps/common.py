@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections import ChainMap
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from prodigy.execution import outcome as o
 from prodigy.execution.context import StepContext
 from prodigy.execution.process import ProcessResult
-from prodigy.workflow.interpolate import render
+from prodigy.workflow.interpolate import evaluate, references, render, to_text
 from prodigy.workflow.model import Step
 
 
@@ -21,6 +22,11 @@ class StepSetupError(Exception):
 def working_dir(step: Step, variables: Mapping[str, Any], ctx: StepContext) -> Path:
     if not step.working_dir:
         return ctx.run_dir
+    missing = [f"${{{ref.name}}}" for ref in references(step.working_dir) if ref.braced
+               and not evaluate(ref, variables)[0]]
+    if missing:
+        raise StepSetupError(f"working_dir {step.working_dir!r}: {', '.join(missing)} is not set "
+                             "(no workflow variable or environment variable of that name)")
     text = render(step.working_dir, variables)
     path = Path(text).expanduser()
     path = path if path.is_absolute() else ctx.run_dir / path
@@ -40,6 +46,34 @@ def command_env(step: Step, variables: Mapping[str, Any], ctx: StepContext) -> d
     for key, value in step.env:
         env[key] = render(value, variables)
     return env
+
+
+def visible_variables(step: Step, variables: Mapping[str, Any], env: dict[str, str],
+                      ctx: StepContext) -> Mapping[str, Any]:
+    """The variables a step's command is rendered with. With clear_env, the workflow env values the step's
+    environment no longer has are hidden from `$NAME`/`${NAME}` too (they are variables as well as env vars),
+    and `${env.NAME}` reads the cleared environment."""
+    if not step.clear_env:
+        return variables
+    hidden = {key for key, value in ctx.process_env.items()
+              if key not in env and key in variables and to_text(variables[key]) == value}
+    return ChainMap({"env": env}, _Without(variables, frozenset(hidden)))
+
+
+class _Without(Mapping[str, Any]):
+    def __init__(self, base: Mapping[str, Any], hidden: frozenset[str]) -> None:
+        self._base, self._hidden = base, hidden
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._hidden:
+            raise KeyError(key)
+        return self._base[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return (key for key in self._base if key not in self._hidden)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def from_process(result: ProcessResult, ctx: StepContext, *, what: str, log_path: str | None = None,

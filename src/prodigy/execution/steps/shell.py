@@ -11,16 +11,23 @@ from typing import Any
 from prodigy.execution import outcome as o
 from prodigy.execution import process
 from prodigy.execution.context import StepContext
-from prodigy.execution.steps.common import StepSetupError, command_env, from_process, shell_path, working_dir
+from prodigy.execution.steps.common import (
+    StepSetupError,
+    command_env,
+    from_process,
+    shell_path,
+    visible_variables,
+    working_dir,
+)
 from prodigy.workflow.interpolate import InterpolationError, render_shell
 from prodigy.workflow.model import Step
 
 
 def run(step: Step, variables: Mapping[str, Any], ctx: StepContext) -> o.CommandOutcome:
     try:
-        script = render_shell(step.command, variables)
         cwd = working_dir(step, variables, ctx)
         env = command_env(step, variables, ctx)
+        script = render_shell(step.command, visible_variables(step, variables, env, ctx))
     except (InterpolationError, StepSetupError) as exc:
         return o.CommandOutcome(status=o.ERRORED, error=ctx.masker(str(exc)))
     on_line = None
