@@ -132,6 +132,9 @@ def run_workflow_file(workflow_path: str, options: RunOptions, stop: StopRequest
     workflow = load_workflow(workflow_path)
     check_tools(workflow)
     environment.check_profile(workflow, options.profile)  # before a session exists that could not run
+    if not workflow.is_mapreduce and options.extra.get("executor", {}).get("kind", "local") != "local":
+        raise UsageError("--executor applies to the map phase of MapReduce workflows; "
+                         f"{workflow.path.name} is a standard workflow (its steps run here, in order).")
     session_id = new_session_id()
     record = new_session_record(session_id, workflow, options)
     with ExecutionLock(session_id, purpose="run"):
