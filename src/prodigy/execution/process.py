@@ -10,22 +10,36 @@ nothing. ``exec`` keeps the pid and the start time, so what was recorded is the 
 The command runs in its own session (pgid == pid); timeouts, interrupts and clean-up kill the
 whole group. Output is read in the calling thread with one selector (no helper threads), only
 the tail of each stream is kept, and bytes are decoded with ``errors="replace"``.
+
+Process identity and group killing live in `process_groups`, output capture in `output_capture`;
+their public names are importable from here.
 """
 
 from __future__ import annotations
 
 import os
-import selectors
 import shutil
-import signal as signals
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO
 
 import psutil
+
+from prodigy.execution.output_capture import _POLL, _Capture, _Pump
+from prodigy.execution.process_groups import (
+    _group_alive,
+    is_same_process,
+    process_start_time,
+    reap_recorded,
+    terminate_group,
+)
+
+__all__ = [
+    "GATE_EXIT_CODE", "ProcessResult", "StartInfo", "is_same_process", "process_start_time", "reap_recorded",
+    "run", "terminate_group",
+]
 
 GATE_EXIT_CODE = 125
 _GATE_NAME = "prodigy-gate"
@@ -35,13 +49,8 @@ _GATE_NAME = "prodigy-gate"
 _GATE_DEVNULL = 'IFS= read -r _go || exit 125; exec "$@" </dev/null'
 _GATE_PIPE = 'IFS= read -r _go || exit 125; exec "$@"'
 
-_CHUNK = 64 * 1024
-_MAX_LINE = 64 * 1024
-_POLL = 0.05  # how often stop_event, the timeout and the leader are checked
-_IDLE_POLL = 0.01  # pipes closed, waiting for the leader: stay responsive for quick exits
 _ORPHAN_DRAIN = 0.5  # after the leader exits, how long descendants may keep the pipes open
 _FINAL_DRAIN = 1.0  # after killing the group; bounded because a daemon outside it may hold a pipe
-_SAME_TIME = 0.01  # psutil create_time has clock-tick (10 ms) resolution
 
 
 @dataclass(frozen=True)
@@ -69,253 +78,6 @@ class ProcessResult:
         return (
             self.exit_code == 0 and not self.timed_out and not self.interrupted and self.start_error is None
         )
-
-
-# ---------------------------------------------------------------------------------------------
-# Process identity and group termination (also used by resume after a hard kill)
-
-
-def process_start_time(pid: int) -> float | None:
-    """create_time of `pid` (zombies included), None if there is no such process."""
-    try:
-        return psutil.Process(pid).create_time()
-    except psutil.Error:
-        return None
-
-
-def is_same_process(pid: int, start_time: float) -> bool:
-    """True if `pid` is alive and is the process that started at `start_time` (not a reused pid)."""
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return abs(proc.create_time() - start_time) <= _SAME_TIME
-    except psutil.Error:
-        return False
-
-
-def terminate_group(pgid: int, grace: float = 2.0) -> None:
-    """SIGTERM the group, give its members up to `grace` seconds, then SIGKILL what is left."""
-    if not _signal_group(pgid, signals.SIGTERM):
-        return
-    if _wait_group_gone(pgid, grace):
-        return
-    if _signal_group(pgid, signals.SIGKILL):
-        _wait_group_gone(pgid, 1.0)  # SIGKILL is asynchronous; callers expect the group gone
-
-
-def reap_recorded(pid: int, pgid: int, start_time: float, grace: float = 2.0) -> bool:
-    """Kill what is left of a recorded command after a hard kill; True if anything was alive.
-
-    The kernel keeps a pid number allocated while it is in use as a process group id, so if a
-    *different* process now has the leader's pid, the recorded group is gone and members of a
-    group with that number belong to someone else.
-    """
-    leader_time = process_start_time(pid)
-    if pid == pgid and leader_time is not None and abs(leader_time - start_time) > _SAME_TIME:
-        return False
-    ours = is_same_process(pid, start_time) or any(
-        _create_time(member) >= start_time - _SAME_TIME for member in _live_members(pgid)
-    )
-    if ours:
-        terminate_group(pgid, grace)
-    return ours
-
-
-def _signal_group(pgid: int, sig: int) -> bool:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        return False  # gone, or a group of another user: never ours
-    return True
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
-
-
-def _live_members(pgid: int) -> list[psutil.Process]:
-    """Processes in group `pgid`, excluding zombies (which hold nothing and cannot be killed)."""
-    members = []
-    for pid in psutil.pids():
-        try:
-            if os.getpgid(pid) != pgid:
-                continue
-            proc = psutil.Process(pid)
-            if proc.status() != psutil.STATUS_ZOMBIE:
-                members.append(proc)
-        except (OSError, psutil.Error):
-            continue  # exited while we looked
-    return members
-
-
-def _create_time(proc: psutil.Process) -> float:
-    try:
-        return proc.create_time()
-    except psutil.Error:
-        return float("-inf")
-
-
-def _wait_group_gone(pgid: int, within: float) -> bool:
-    deadline = time.monotonic() + within
-    while _live_members(pgid):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
-# ---------------------------------------------------------------------------------------------
-# Output capture
-
-
-class _Capture:
-    """One output stream: a bounded tail, a byte count, the live line callback and the full log."""
-
-    def __init__(
-        self,
-        name: str,
-        cap: int,
-        on_line: Callable[[str, str], None] | None,
-        sink: BinaryIO | None,
-    ) -> None:
-        self.name = name
-        self.cap = max(cap, 0)
-        self.total = 0
-        self._tail = bytearray()
-        self._on_line = on_line
-        self._sink = sink
-        self._partial = bytearray()
-
-    def feed(self, chunk: bytes) -> None:
-        self.total += len(chunk)
-        if self._sink is not None:
-            self._sink.write(chunk)
-        self._tail += chunk
-        # Trim only when twice the cap: amortised O(1) per byte instead of a memmove per chunk.
-        if len(self._tail) > 2 * self.cap:
-            del self._tail[: len(self._tail) - self.cap]
-        if self._on_line is not None:
-            self._emit_lines(chunk)
-
-    def finish(self) -> None:
-        if self._on_line is not None and self._partial:
-            self._on_line(self.name, self._partial.decode("utf-8", "replace"))
-        self._partial.clear()
-
-    def text(self) -> str:
-        data = self._tail[max(len(self._tail) - self.cap, 0) :] if self.cap else bytearray()
-        if self.total > len(data):
-            data = data[_skip_continuation(data, 0) :]  # don't start on half a character
-        return bytes(data).decode("utf-8", "replace")
-
-    def _emit_lines(self, chunk: bytes) -> None:
-        assert self._on_line is not None
-        buf = self._partial
-        buf += chunk
-        start = 0
-        while True:
-            newline = buf.find(b"\n", start)
-            end = newline if newline != -1 else len(buf)
-            if end - start > _MAX_LINE:
-                cut = _char_boundary(buf, start + _MAX_LINE)
-                self._on_line(self.name, buf[start:cut].decode("utf-8", "replace"))
-                start = cut
-            elif newline != -1:
-                self._on_line(self.name, buf[start:newline].decode("utf-8", "replace"))
-                start = newline + 1
-            else:
-                break
-        del buf[:start]  # once per chunk, not once per line
-
-
-def _is_continuation(byte: int) -> bool:
-    return 0x80 <= byte < 0xC0
-
-
-def _skip_continuation(data: bytearray, index: int) -> int:
-    for _ in range(3):
-        if index < len(data) and _is_continuation(data[index]):
-            index += 1
-    return index
-
-
-def _char_boundary(data: bytearray, cut: int) -> int:
-    """Move a split point back (at most 3 bytes) so a UTF-8 character is not cut in two."""
-    for _ in range(3):
-        if _is_continuation(data[cut]):
-            cut -= 1
-    return cut
-
-
-class _Pump:
-    """Moves bytes between prodigy and the child's pipes without blocking, in one thread."""
-
-    def __init__(self, proc: subprocess.Popen[bytes], captures: list[_Capture], stdin_data: bytes) -> None:
-        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-        self._selector = selectors.DefaultSelector()
-        self._stdin = proc.stdin
-        self._readers = 0
-        for stream, capture in zip((proc.stdout, proc.stderr), captures, strict=True):
-            os.set_blocking(stream.fileno(), False)
-            self._selector.register(stream.fileno(), selectors.EVENT_READ, capture)
-            self._readers += 1
-        self._pending = memoryview(stdin_data)
-        if self._pending:
-            os.set_blocking(self._stdin.fileno(), False)
-            self._selector.register(self._stdin.fileno(), selectors.EVENT_WRITE, None)
-        else:
-            self._stdin.close()
-
-    @property
-    def reading(self) -> bool:
-        return self._readers > 0
-
-    def pump(self, timeout: float) -> None:
-        if not self._selector.get_map():
-            time.sleep(min(timeout, _IDLE_POLL))
-            return
-        for key, _ in self._selector.select(timeout):
-            if key.data is None:
-                self._write(key.fd)
-            else:
-                self._read(key.fd, key.data)
-
-    def drain(self, within: float) -> None:
-        deadline = time.monotonic() + within
-        while self.reading and time.monotonic() < deadline:
-            self.pump(min(_POLL, max(deadline - time.monotonic(), 0.0)))
-
-    def close(self) -> None:
-        self._selector.close()
-
-    def _read(self, fd: int, capture: _Capture) -> None:
-        try:
-            chunk = os.read(fd, _CHUNK)
-        except BlockingIOError:
-            return
-        if chunk:
-            capture.feed(chunk)
-            return
-        self._selector.unregister(fd)
-        self._readers -= 1
-        capture.finish()
-
-    def _write(self, fd: int) -> None:
-        try:
-            written = os.write(fd, self._pending[:_CHUNK])
-        except BlockingIOError:
-            return
-        except OSError:
-            written = len(self._pending)  # the command closed its stdin: the rest is unwanted
-        self._pending = self._pending[written:]
-        if not self._pending:
-            self._selector.unregister(fd)
-            self._stdin.close()  # EOF for the command
 
 
 # ---------------------------------------------------------------------------------------------
