@@ -109,7 +109,7 @@ def dlq_count(ctx: Context, home: Path, cwd: Path) -> tuple[int, str]:
 def fabricate_done(home: Path, n: int, leave: int, in_flight: int) -> None:
     """Complete items 0..n-leave-1 in a real (killed) job through JobStore.append, as the coordinator would.
 
-    The records have the shape the coordinator writes (start, proc, done); the checkpoint is written where a
+    The records have the shape the coordinator writes (start with its process, done); the checkpoint is written where a
     crashed run would have left it (a little before the journal's end), and `in_flight` of the remaining
     items are left started with a dead process, as after a kill -9.
     """
@@ -127,13 +127,11 @@ def fabricate_done(home: Path, n: int, leave: int, in_flight: int) -> None:
         if state.status_of(index) == SUCCEEDED:
             continue
         attempt = state.item(index).attempts + 1
-        store.append({"t": "start", "i": index, "a": attempt}, sync=False)
-        store.append({"t": "proc", "i": index, "a": attempt, "pid": dead.pid, "pg": dead.pid,
-                      "st": round(time.time(), 2)}, sync=False)
-        store.append({"t": "done", "i": index, "a": attempt, "d": 0.004, "x": 0, "s": "succeeded"}, sync=False)
+        store.append({"t": "start", "i": index, "a": attempt, "pid": dead.pid, "st": round(time.time(), 2)},
+                     sync=False, stamp=False)
+        store.append({"t": "done", "i": index, "a": attempt, "d": 0.004, "s": "succeeded"}, sync=False)
     for index in range(first_left, first_left + in_flight):
-        store.append({"t": "start", "i": index, "a": 1}, sync=False)
-        store.append({"t": "proc", "i": index, "a": 1, "pid": dead.pid, "pg": dead.pid,
-                      "st": round(time.time(), 2)}, sync=False)
+        store.append({"t": "start", "i": index, "a": 1, "pid": dead.pid, "st": round(time.time(), 2)},
+                     sync=False, stamp=False)
     store.state = None  # a crash writes no final checkpoint: close() must only sync and close the journal
     store.close()

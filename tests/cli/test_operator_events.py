@@ -9,6 +9,8 @@ from pathlib import Path
 import operator_state as ops
 import pytest
 
+from prodigy.state.item_events import ItemEventDeriver
+from prodigy.state.journal import read_journal
 from prodigy.views.events import ACTIVE, ENDED, UNKNOWN, follow, percentile
 
 
@@ -18,7 +20,12 @@ def state(tmp_path_factory: pytest.TempPathFactory, prodigy_home: Path) -> ops.B
 
 
 def file_events(home: Path, job_id: str) -> list[dict]:
-    return [json.loads(line) for line in ops.events_file(home, job_id).read_text().splitlines()]
+    """What `prodigy events` shows: the events file plus the item events derived from the job journal."""
+    events = [json.loads(line) for line in ops.events_file(home, job_id).read_text().splitlines()]
+    session_id = json.loads((ops.job_folder(home, job_id) / "job.json").read_text())["session_id"]
+    deriver = ItemEventDeriver(session_id=session_id, job_id=job_id)
+    events += deriver.events(read_journal(ops.job_folder(home, job_id) / "journal.jsonl").records)
+    return sorted(events, key=lambda e: e["ts"])
 
 
 def test_ls_lists_every_event_oldest_first(state: ops.Built) -> None:
@@ -61,8 +68,8 @@ def test_ls_json_shape(state: ops.Built) -> None:
 
 def test_ls_empty_and_standard_sessions(state: ops.Built) -> None:
     ops.events_file(state.home, state.completed_job).unlink()
-    code, out, _ = ops.invoke("events", "ls", state.completed_job)
-    assert code == 0 and "No events yet" in out and f"prodigy events follow {state.completed_job}" in out
+    code, out, _ = ops.invoke("events", "ls", state.completed_job)  # item events still come from the journal
+    assert code == 0 and "item_completed" in out and "job_started" not in out
     code, _, err = ops.invoke("events", "ls", state.standard_session)
     assert code == 2 and "standard workflow" in err
 

@@ -54,7 +54,7 @@ def test_40_items_on_2_workers_run_exactly_once(work: Path, marker: str) -> None
     records = mr.journal(summary["job_id"])
     workers = {r["w"] for r in records if r.get("t") == "done"}
     assert workers and all(w.startswith("tcp://127.0.0.1:") for w in workers)
-    procs = [r for r in records if r.get("t") == "proc" and "i" in r]
+    procs = [r for r in records if r.get("t") in ("start", "proc") and "i" in r]
     assert len(procs) == 40 and all(r["w"] in workers for r in procs)  # every command journaled, with its worker
 
 
@@ -87,7 +87,7 @@ def test_a_worker_killed_mid_item_fails_that_attempt_and_the_retry_succeeds(work
 
     def proc_record() -> dict | None:
         job_id = mr.only_job_id(prodigy_home)
-        found = [r for r in mr.journal(job_id) if r.get("t") == "proc" and r["i"] == 2] if job_id else []
+        found = [r for r in mr.journal(job_id) if r.get("t") in ("start", "proc") and r["i"] == 2] if job_id else []
         return found[0] if found and "start item_2 1" in mr.ledger(ledger) else None
 
     record = support.wait_for(proc_record, 30, what="item_2's command journaled")
@@ -123,7 +123,7 @@ def test_coordinator_sigkill_then_resume_job_on_dask_reruns_no_completed_item(fi
     job_id = mr.job_id_from(out)
     assert mr.succeeded_in_journal(job_id) == {0, 1, 2}
     assert len(mr.marker_processes(marker)) >= 2  # the held commands outlived the coordinator (and its cluster)
-    workers = {r.get("w") for r in mr.journal(job_id) if r.get("t") == "proc"}
+    workers = {r.get("w") for r in mr.journal(job_id) if r.get("t") in ("start", "proc")}
     assert all(w and w.startswith("tcp://127.0.0.1:") for w in workers) if first == "dask" else workers == {None}
 
     code, out, err = run("resume-job", job_id, *DASK, cwd=work, env=mr.hold_env(work))

@@ -44,7 +44,7 @@ def new_store() -> JobStore:
 
 
 def dump(state: JobState) -> dict[str, Any]:
-    return jobs._dump_state(state)
+    return jobs.dump_state(state)
 
 
 # ---------------------------------------------------------------- item records
@@ -53,7 +53,7 @@ def dump(state: JobState) -> dict[str, Any]:
 def test_start_marks_an_item_running_with_its_attempt() -> None:
     state = fold({"t": "items_frozen", "count": 3}, {"t": "start", "i": 1, "a": 1})
     item = state.items[1]
-    assert (item.status, item.attempts, item.round_attempts, item.interrupted) == (RUNNING, 1, 1, False)
+    assert (item.status, item.attempts, item.round_attempts, item.interrupted) == (RUNNING, 1, 0, False)
     assert state.status_of(0) == PENDING and 0 not in state.items  # never started: not materialised
     assert state.indexes(PENDING) == [0, 2]
     assert state.indexes(RUNNING) == [1]
@@ -62,7 +62,8 @@ def test_start_marks_an_item_running_with_its_attempt() -> None:
 def test_a_second_start_without_an_end_means_the_previous_attempt_crashed() -> None:
     state = fold({"t": "start", "i": 0, "a": 1}, {"t": "start", "i": 0, "a": 2})
     item = state.items[0]
-    assert (item.status, item.attempts, item.interrupted, item.round_attempts) == (RUNNING, 2, True, 2)
+    # an attempt counts against the retry budget when it ends, so a crashed one costs nothing
+    assert (item.status, item.attempts, item.interrupted, item.round_attempts) == (RUNNING, 2, True, 0)
 
 
 def test_proc_records_the_running_command_of_an_item_or_a_phase_step() -> None:
@@ -79,14 +80,16 @@ def test_proc_records_the_running_command_of_an_item_or_a_phase_step() -> None:
 def test_done_succeeded_is_terminal_and_keeps_its_offset() -> None:
     state = fold({"t": "start", "i": 0, "a": 1}, {"t": "done", "i": 0, "a": 1, "s": "succeeded", "x": 0})
     item = state.items[0]
-    assert (item.status, item.offset, item.failures, item.interrupted) == (SUCCEEDED, 100, [], False)
+    assert (item.status, item.offset, item.failures, item.interrupted) == (SUCCEEDED, 100, None, False)
+    assert item.round_attempts == 1
     assert state.count(SUCCEEDED) == 1
 
 
 def test_done_interrupted_returns_the_item_to_pending_as_interrupted() -> None:
     state = fold({"t": "start", "i": 0, "a": 1}, {"t": "done", "i": 0, "a": 1, "s": "interrupted"})
     item = state.items[0]
-    assert (item.status, item.interrupted, item.offset, item.failures) == (PENDING, True, None, [])
+    assert (item.status, item.interrupted, item.offset, item.failures) == (PENDING, True, None, None)
+    assert item.round_attempts == 0  # an interrupted attempt uses no retry
 
 
 def test_a_failure_without_final_waits_for_its_retry() -> None:
@@ -113,7 +116,7 @@ def test_dlq_retry_reopens_only_dlq_items_with_a_budget() -> None:
     assert state.items[0].failures == [100]  # the failure history stays
     assert (state.items[1].status, state.items[1].retry_budget) == (SUCCEEDED, None)
     apply(state, {"t": "start", "i": 0, "a": 2}, 600)
-    assert (state.items[0].attempts, state.items[0].round_attempts) == (2, 1)
+    assert (state.items[0].attempts, state.items[0].round_attempts) == (2, 0)
     apply(state, {"t": "done", "i": 0, "a": 2, "s": "succeeded"}, 700)
     assert (state.items[0].status, state.items[0].retry_budget) == (SUCCEEDED, None)
 
@@ -205,7 +208,7 @@ def test_snapshot_round_trips_the_state() -> None:
     store.close()
     data = json.loads(store.snapshot_path.read_text())
     assert data["schema_version"] == 1 and data["offset"] == store.journal_path.stat().st_size
-    assert dump(jobs._load_state(data["state"])) == dump(store.state)
+    assert dump(jobs.load_state_data(data["state"])) == dump(store.state)
     reloaded = JobStore(store.folder).load_state()
     assert dump(reloaded) == dump(store.state) == dump(full_fold(store))
     assert reloaded.warnings == []

@@ -114,6 +114,7 @@ def _row(event: dict[str, Any]) -> list[Any]:
 def follow(job_id: str) -> int:
     """Print a job's events as they are written, until the job ends."""
     from prodigy.cli.render import console
+    from prodigy.state.item_events import ItemEventDeriver
     from prodigy.views.common import find_job
     from prodigy.views.events import follow as follow_events
     from prodigy.views.events import job_activity
@@ -121,7 +122,9 @@ def follow(job_id: str) -> int:
     ref = find_job(job_id)
     out = console()
     seen = 0
-    for event in follow_events(ref.events_path, lambda: job_activity(ref.session.id)):
+    deriver = ItemEventDeriver(session_id=ref.session.id, job_id=ref.job_id)
+    for event in follow_events(ref.events_path, lambda: job_activity(ref.session.id),
+                               journal=(ref.folder / "journal.jsonl", deriver)):
         seen += 1
         row = _row(event)
         out.print("  ".join(str(cell) for cell in row if cell != "").rstrip(), markup=False, highlight=False)

@@ -4,16 +4,19 @@ characters: one line per finished item for small jobs, at most one line a second
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from prodigy.cli.markup import escape
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 PLAIN_PER_ITEM_LIMIT = 200
 
 
 class MapReduceView:
     out: Any
+    is_terminal: bool
     json_mode: bool
     verbose: int
 
@@ -30,7 +33,7 @@ class MapReduceView:
 
     @property
     def _live(self) -> bool:
-        return bool(self.out.is_terminal)
+        return self.is_terminal
 
     def on_job_created(self, job_id: str, job_dir: str, events_path: str) -> None:
         self.print(f"Job:     [bold]{job_id}[/bold]")
@@ -43,6 +46,8 @@ class MapReduceView:
             return
         self._plain_total = total
         if self._live and total:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
             self._progress = Progress(
                 TextColumn("Map   "), BarColumn(bar_width=None),
                 TextColumn("{task.completed}/{task.total}"), TextColumn("{task.fields[detail]}"),

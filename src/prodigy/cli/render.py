@@ -1,21 +1,28 @@
-"""The only module that imports rich: turns core events and results into terminal output, plain lines in a
-pipe, or JSON. NO_COLOR is honoured (rich reads it)."""
+"""The only module that imports rich (with progress.py's live display): turns core events and results into
+terminal output, plain lines in a pipe, or JSON. NO_COLOR is honoured (rich reads it). rich is imported on first
+use: a run whose output is not a terminal prints its lines through `markup.plain` and never needs it."""
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+import threading
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
-
+from prodigy.cli.markup import escape, plain, plain_stream
 from prodigy.cli.progress import MapReduceView
 from prodigy.cli.worktree_render import WorktreeView
 from prodigy.execution import outcome as o
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = ["ConsoleReporter", "console", "emit_json", "escape", "fields", "fmt_age", "fmt_duration", "table", "tail"]
+
 
 def console(*, stderr: bool = False) -> Console:
+    from rich.console import Console
+
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
@@ -38,10 +45,25 @@ class ConsoleReporter(MapReduceView, WorktreeView):
     """Human output for `run` and `resume`. With json_mode, progress goes to stderr so stdout stays JSON."""
 
     def __init__(self, *, verbose: int = 0, json_mode: bool = False) -> None:
-        self.out = console(stderr=json_mode)
+        self._out: Console | None = None
+        self._plain_lock = threading.Lock()
         self.verbose = verbose
         self.json_mode = json_mode
         self._init_view()
+
+    @property
+    def out(self) -> Console:
+        """The rich console, created (and rich imported) on first use."""
+        if self._out is None:
+            self._out = console(stderr=self.json_mode)
+        return self._out
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether rich sees a terminal, without importing rich when the output is plainly not one."""
+        if self._out is None and plain_stream(self.json_mode) is not None:
+            return False
+        return bool(self.out.is_terminal)
 
     def close(self) -> None:
         self._stop_live()
@@ -53,6 +75,17 @@ class ConsoleReporter(MapReduceView, WorktreeView):
             handler(**fields)
 
     def print(self, text: str = "", style: str | None = None) -> None:
+        if style is None:
+            stream = plain_stream(self.json_mode)
+            rendered = plain(text) if stream is not None else None
+            if rendered is not None:
+                try:
+                    with self._plain_lock:  # whole lines, as rich writes them
+                        stream.write(rendered + "\n")
+                        stream.flush()
+                    return
+                except UnicodeEncodeError:
+                    pass  # nothing was written; rich raises the error with its advice
         self.out.print(text, style=style)
 
     def line_sink(self):
@@ -62,7 +95,7 @@ class ConsoleReporter(MapReduceView, WorktreeView):
 
         def sink(label: str, stream: str, line: str) -> None:
             prefix = f"[{label}]" if stream == "stdout" else f"[{label} stderr]"
-            self.out.print(f"[dim]{escape(prefix)}[/dim] {escape(line)}")
+            self.print(f"[dim]{escape(prefix)}[/dim] {escape(line)}")
 
         return sink
 

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from rich.markup import escape
+from prodigy.cli.markup import escape
 
 FILES_SHOWN = 10
 

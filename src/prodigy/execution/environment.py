@@ -12,7 +12,6 @@ from typing import Any
 from prodigy.errors import UsageError
 from prodigy.execution import process
 from prodigy.execution.context import Masker
-from prodigy.workflow import expr
 from prodigy.workflow.interpolate import render, render_shell
 from prodigy.workflow.model import EnvVar, Workflow
 
@@ -63,6 +62,8 @@ def _value(env_var: EnvVar, scope: dict[str, str], run_dir: Path) -> str:
     if env_var.command is not None:
         return _command_value(env_var.command, scope, run_dir)
     if env_var.condition is not None:
+        from prodigy.workflow import expr  # only for workflows that use expressions
+
         holds = expr.truthy(expr.evaluate(expr.parse(env_var.condition, kind="condition"), scope))
         chosen = env_var.when_true if holds else env_var.when_false
         return render(_substitute_env_refs(chosen, scope), scope)

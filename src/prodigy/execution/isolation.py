@@ -11,29 +11,19 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from prodigy.execution import environment
-from prodigy.execution.reporter import Reporter
-from prodigy.execution.runner import run_steps
-from prodigy.execution.signals import StopRequest
-from prodigy.execution.worktree import (
-    SessionWorktree,
-    count_commits,
-    create_session_worktree,
-    dirty_paths,
-    is_ancestor,
-    merge_into_original,
-    merged_items,
-    plan_session_worktree,
-    remove_session_worktree,
-    reopen_session_worktree,
-)
 from prodigy.state import sessions
-from prodigy.state.jobs import PENDING, RUNNING, JobState, JobStore
+from prodigy.state.jobs import PENDING, RUNNING
 from prodigy.state.sessions import SessionRecord, now_iso
-from prodigy.workflow.model import Workflow
 
+# The git machinery (execution.worktree, mapreduce.workspaces) is imported inside the functions that use it,
+# only for a session that has (or is getting) a worktree: a run outside a repository never loads it.
 if TYPE_CHECKING:
+    from prodigy.execution.reporter import Reporter
     from prodigy.execution.session import RunOptions
+    from prodigy.execution.signals import StopRequest
+    from prodigy.execution.worktree import SessionWorktree
+    from prodigy.state.jobs import JobState, JobStore
+    from prodigy.workflow.model import Workflow
 
 
 @dataclass(frozen=True)
@@ -72,6 +62,8 @@ def start(record: SessionRecord, options: RunOptions) -> RunOptions:
     if options.no_worktree:
         record.extra["worktree_disabled"] = "--no-worktree"
         return options
+    from prodigy.execution.worktree import create_session_worktree, plan_session_worktree
+
     wt, reason = plan_session_worktree(options.run_dir, record.id)
     if wt is None:
         record.extra["worktree_disabled"] = reason
@@ -87,6 +79,8 @@ def announce(record: SessionRecord, options: RunOptions, reporter: Reporter) -> 
         reporter.emit("worktree_disabled", reason=record.extra.get("worktree_disabled") or "no worktree",
                       run_dir=str(options.run_dir))
         return
+    from prodigy.execution.worktree import dirty_paths
+
     reporter.emit("worktree_created", path=str(wt.path), branch=wt.branch, base=wt.target,
                   run_dir=str(wt.run_dir), dirty=len(dirty_paths(wt.repo_root)))
 
@@ -96,6 +90,8 @@ def reopen(record: SessionRecord, options: RunOptions, reporter: Reporter) -> Ru
     data = record.extra.get("worktree")
     if not data:
         return options
+    from prodigy.execution.worktree import SessionWorktree, reopen_session_worktree
+
     wt = SessionWorktree.from_json(record.id, data)
     for note in reopen_session_worktree(wt):
         reporter.emit("note", text=note)
@@ -111,6 +107,8 @@ def recover_merged(store: JobStore, state: JobState, options: RunOptions, report
                        if s.status == RUNNING or (s.status == PENDING and s.interrupted))
     if wt is None or not in_flight:
         return []
+    from prodigy.execution.worktree import merged_items
+
     merged = merged_items(wt, state.job_id)
     recovered = [i for i in in_flight if merged.get(i)]
     for index in recovered:
@@ -154,6 +152,13 @@ def conclude(summary: Any, workflow: Workflow, record: SessionRecord, options: R
 
 def _conclude(summary: Any, workflow: Workflow, record: SessionRecord, wt: SessionWorktree,
               options: RunOptions, stop: StopRequest, on_line: Any) -> WorktreeReport:
+    from prodigy.execution.worktree import (
+        count_commits,
+        dirty_paths,
+        merge_into_original,
+        remove_session_worktree,
+    )
+
     report = WorktreeReport(isolated=True, run_dir=str(wt.run_dir), path=str(wt.path), branch=wt.branch,
                             repo=str(wt.repo_root), target=wt.target, merge_commands=(wt.merge_command(),),
                             discard_commands=tuple(wt.discard_commands()))
@@ -190,7 +195,10 @@ def _conclude(summary: Any, workflow: Workflow, record: SessionRecord, wt: Sessi
 def _merge_block(report: WorktreeReport, workflow: Workflow, record: SessionRecord, wt: SessionWorktree,
                  options: RunOptions, stop: StopRequest, on_line: Any) -> WorktreeReport:
     """The workflow's merge: steps replace the default merge; they run in the session worktree."""
+    from prodigy.execution import environment
+    from prodigy.execution.runner import run_steps
     from prodigy.execution.session import step_context
+    from prodigy.execution.worktree import is_ancestor
 
     assert workflow.merge is not None
     env = environment.build(workflow, session_id=record.id, run_dir=options.run_dir, profile=options.profile)

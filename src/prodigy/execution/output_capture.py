@@ -1,6 +1,7 @@
 """Output capture for `process.run`: a bounded tail per stream (never cut inside a UTF-8 character),
 live lines for the caller, and a pump that moves bytes between prodigy and the child's pipes in one
-thread with one selector."""
+thread with one selector. Where the platform has pidfds (Linux >= 5.3) the leader's exit is in the same
+selector, so the pump wakes as soon as the command ends, not at the next poll."""
 
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ from typing import BinaryIO
 _CHUNK = 64 * 1024
 _MAX_LINE = 64 * 1024
 _POLL = 0.05  # how often stop_event, the timeout and the leader are checked
-_IDLE_POLL = 0.01  # pipes closed, waiting for the leader: stay responsive for quick exits
+# Without a pidfd, pipes closed and the leader not yet seen exiting: poll for it, first every millisecond (a
+# quick exit is seen at once), then backing off to _POLL (a long-running leader costs few wake-ups).
+_IDLE_POLL_MIN = 0.001
+_LEADER = object()  # selector data of the leader's pidfd
 
 
 class _Capture:
@@ -104,6 +108,12 @@ class _Pump:
         self._selector = selectors.DefaultSelector()
         self._stdin = proc.stdin
         self._readers = 0
+        self._idle = _IDLE_POLL_MIN
+        # Readable once the leader has exited (a zombie not yet reaped: the pid cannot be reused meanwhile).
+        self._pidfd = _open_pidfd(proc.pid)
+        self.leader_exit_seen = False
+        if self._pidfd is not None:
+            self._selector.register(self._pidfd, selectors.EVENT_READ, _LEADER)
         for stream, capture in zip((proc.stdout, proc.stderr), captures, strict=True):
             os.set_blocking(stream.fileno(), False)
             self._selector.register(stream.fileno(), selectors.EVENT_READ, capture)
@@ -121,11 +131,14 @@ class _Pump:
 
     def pump(self, timeout: float) -> None:
         if not self._selector.get_map():
-            time.sleep(min(timeout, _IDLE_POLL))
+            time.sleep(min(timeout, self._idle))
+            self._idle = min(self._idle * 2, _POLL)
             return
         for key, _ in self._selector.select(timeout):
             if key.data is None:
                 self._write(key.fd)
+            elif key.data is _LEADER:
+                self._leader_exited()
             else:
                 self._read(key.fd, key.data)
 
@@ -136,6 +149,18 @@ class _Pump:
 
     def close(self) -> None:
         self._selector.close()
+        self._close_pidfd()
+
+    def _leader_exited(self) -> None:
+        # A pidfd stays readable: stop watching it, or select would return at once until the pipes close.
+        self.leader_exit_seen = True
+        self._selector.unregister(self._pidfd)
+        self._close_pidfd()
+
+    def _close_pidfd(self) -> None:
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
 
     def _read(self, fd: int, capture: _Capture) -> None:
         try:
@@ -160,3 +185,15 @@ class _Pump:
         if not self._pending:
             self._selector.unregister(fd)
             self._stdin.close()  # EOF for the command
+
+
+def _open_pidfd(pid: int) -> int | None:
+    """A pidfd of our (unreaped) child, or None where unsupported (not Linux, kernel < 5.3, seccomp): then the
+    leader is polled for."""
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if pidfd_open is None:
+        return None
+    try:
+        return pidfd_open(pid)
+    except OSError:
+        return None

@@ -25,8 +25,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-import psutil
-
 from prodigy.execution.output_capture import _POLL, _Capture, _Pump
 from prodigy.execution.process_groups import (
     _group_alive,
@@ -57,7 +55,7 @@ _FINAL_DRAIN = 1.0  # after killing the group; bounded because a daemon outside 
 class StartInfo:
     pid: int
     pgid: int
-    start_time: float  # psutil.Process(pid).create_time(); survives the gate's exec
+    start_time: float  # = psutil.Process(pid).create_time(); survives the gate's exec
 
 
 @dataclass(frozen=True)
@@ -217,9 +215,8 @@ def _supervise(
 def _open_gate(proc: subprocess.Popen[bytes], on_start: Callable[[StartInfo], None] | None) -> bool:
     """Record the start (on_start), then release the gate. False if the gate died meanwhile."""
     assert proc.stdin is not None
-    try:
-        start_time = psutil.Process(proc.pid).create_time()
-    except psutil.Error:
+    start_time = process_start_time(proc.pid)  # from /proc on Linux: the value psutil's create_time() gives
+    if start_time is None:
         return False  # killed from outside while blocked in `read`
     if on_start is not None:
         on_start(StartInfo(pid=proc.pid, pgid=proc.pid, start_time=start_time))

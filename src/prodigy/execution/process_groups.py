@@ -5,23 +5,74 @@ from __future__ import annotations
 
 import os
 import signal as signals
+import sys
 import time
+from typing import TYPE_CHECKING
 
-import psutil
+if TYPE_CHECKING:
+    import psutil
+
+# psutil is imported where it is used: the start gate of every command reads /proc directly (Linux), so a run
+# whose commands exit cleanly never pays for importing it.
 
 _SAME_TIME = 0.01  # psutil create_time has clock-tick (10 ms) resolution
+_PROCFS = sys.platform.startswith("linux") and os.path.exists("/proc/self/stat")
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if _PROCFS else 100
 
 
 def process_start_time(pid: int) -> float | None:
     """create_time of `pid` (zombies included), None if there is no such process."""
+    if _PROCFS:
+        try:
+            return _proc_stat(pid)[1]
+        except (FileNotFoundError, ProcessLookupError):
+            return None
+        except (OSError, ValueError, IndexError):
+            pass  # an unusual /proc: ask psutil
+    import psutil
+
     try:
         return psutil.Process(pid).create_time()
     except psutil.Error:
         return None
 
 
+def _proc_stat(pid: int) -> tuple[bytes, float]:
+    """(state letter, create time) of `pid` from /proc/PID/stat. The create time is psutil's, computed the same
+    way from the same sources, so equal to the last bit: field 22 (starttime, clock ticks after boot) /
+    SC_CLK_TCK + btime of /proc/stat. psutil's status "zombie" is state Z."""
+    fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        data = os.read(fd, 4096)
+    finally:
+        os.close(fd)
+    # The name (field 2) is in parentheses and may contain spaces and parentheses: split after the last ")".
+    fields = data[data.rindex(b")") + 2 :].split()
+    return fields[0], float(fields[19]) / _CLOCK_TICKS + _boot_time()
+
+
+def _boot_time() -> float:
+    """psutil.boot_time() on Linux: read afresh each time, as psutil does, so the sum stays identical."""
+    with open("/proc/stat", "rb") as stat:
+        for line in stat:
+            if line.startswith(b"btime"):
+                return float(line.strip().split()[1])
+    raise ValueError("no btime line in /proc/stat")
+
+
 def is_same_process(pid: int, start_time: float) -> bool:
     """True if `pid` is alive and is the process that started at `start_time` (not a reused pid)."""
+    if _PROCFS:
+        try:
+            state, created = _proc_stat(pid)
+        except (FileNotFoundError, ProcessLookupError):
+            return False
+        except (OSError, ValueError, IndexError):
+            pass  # an unusual /proc: ask psutil
+        else:
+            return state != b"Z" and abs(created - start_time) <= _SAME_TIME
+    import psutil
+
     try:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
@@ -48,6 +99,10 @@ def reap_recorded(pid: int, pgid: int, start_time: float, grace: float = 2.0) ->
     *different* process now has the leader's pid, the recorded group is gone and members of a
     group with that number belong to someone else.
     """
+    if pid == pgid and not _group_exists(pgid):
+        # No process at all is in the group (zombies included). The leader never leaves its group (it is a session
+        # leader), so a process now at `pid` is another one, and there is nothing to end.
+        return False
     leader_time = process_start_time(pid)
     if pid == pgid and leader_time is not None and abs(leader_time - start_time) > _SAME_TIME:
         return False
@@ -67,6 +122,17 @@ def _signal_group(pgid: int, sig: int) -> bool:
     return True
 
 
+def _group_exists(pgid: int) -> bool:
+    """Some process (of any user, zombies included) is in group `pgid`."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
@@ -77,6 +143,8 @@ def _group_alive(pgid: int) -> bool:
 
 def _live_members(pgid: int) -> list[psutil.Process]:
     """Processes in group `pgid`, excluding zombies (which hold nothing and cannot be killed)."""
+    import psutil
+
     members = []
     for pid in psutil.pids():
         try:
@@ -91,6 +159,8 @@ def _live_members(pgid: int) -> list[psutil.Process]:
 
 
 def _create_time(proc: psutil.Process) -> float:
+    import psutil
+
     try:
         return proc.create_time()
     except psutil.Error:

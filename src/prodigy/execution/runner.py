@@ -13,7 +13,6 @@ from prodigy.execution import git
 from prodigy.execution import outcome as o
 from prodigy.execution.context import StepContext
 from prodigy.execution.steps import REGISTRY
-from prodigy.workflow import expr
 from prodigy.workflow.interpolate import render
 from prodigy.workflow.load import parse_duration
 from prodigy.workflow.model import Step
@@ -37,6 +36,8 @@ def run_step(step: Step, variables: Mapping[str, Any], ctx: StepContext) -> o.St
     if ctx.stop_event.is_set():
         return o.StepOutcome(status=o.INTERRUPTED, error="interrupted before the step started")
     if step.when is not None:
+        from prodigy.workflow import expr  # only for workflows that use expressions
+
         try:
             if not expr.truthy(expr.evaluate(expr.parse(step.when, kind="when"), variables)):
                 return o.StepOutcome(status=o.SKIPPED)

@@ -15,18 +15,18 @@ from prodigy.execution import environment, isolation
 from prodigy.execution.context import StepContext
 from prodigy.execution.reporter import Reporter
 from prodigy.execution.signals import StopRequest
-from prodigy.execution.standard import StandardResult, run_standard
-from prodigy.execution.steps.claude import claude_binary, require_claude
+from prodigy.execution.steps.common import claude_binary
 from prodigy.ids import new_session_id
-from prodigy.state import checkpoints, sessions
-from prodigy.state.checkpoints import StandardCheckpoint
+from prodigy.state import sessions
 from prodigy.state.locks import ExecutionLock
 from prodigy.state.sessions import SessionRecord, now_iso
 from prodigy.workflow.load import load_workflow
 from prodigy.workflow.model import Workflow
 
 if TYPE_CHECKING:
+    from prodigy.execution.standard import StandardResult
     from prodigy.execution.worktree import SessionWorktree
+    from prodigy.state.checkpoints import StandardCheckpoint
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,8 @@ def step_context(workflow: Workflow, session_id: str, options: RunOptions, stop:
 
 def check_tools(workflow: Workflow) -> None:
     if workflow.uses_claude():
+        from prodigy.execution.steps.claude import require_claude
+
         require_claude()
 
 
@@ -90,6 +92,9 @@ def execute_standard(workflow: Workflow, record: SessionRecord, checkpoint: Stan
                      options: RunOptions, stop: StopRequest, reporter: Reporter, *, resumed: bool,
                      on_line: Any = None) -> StandardRunSummary:
     """Run (or continue) a standard workflow. The caller holds the session's execution lock."""
+    from prodigy.execution.standard import run_standard
+    from prodigy.state import checkpoints
+
     env = environment.build(workflow, session_id=record.id, run_dir=options.run_dir, profile=options.profile)
     ctx = step_context(workflow, record.id, options, stop, env, on_line)
     record.status, record.error, record.finished_at = "running", None, None
@@ -116,6 +121,8 @@ def execute_standard(workflow: Workflow, record: SessionRecord, checkpoint: Stan
 
 
 def fresh_checkpoint(record: SessionRecord, workflow: Workflow) -> StandardCheckpoint:
+    from prodigy.state.checkpoints import StandardCheckpoint
+
     return StandardCheckpoint(session_id=record.id, workflow_path=str(workflow.path),
                               workflow_sha256=workflow.sha256, total_steps=len(workflow.steps))
 

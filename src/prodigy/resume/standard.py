@@ -15,7 +15,7 @@ from prodigy.execution.session import (
     fresh_checkpoint,
 )
 from prodigy.execution.signals import StopRequest
-from prodigy.state import checkpoints, sessions
+from prodigy.state import sessions
 from prodigy.state.sessions import SessionRecord
 from prodigy.workflow.load import load_workflow
 from prodigy.workflow.model import Workflow
@@ -57,6 +57,8 @@ def resume_standard(record: SessionRecord, options: RunOptions, stop: StopReques
     refuse_if_finished(record)
     workflow = load_recorded_workflow(record, workflow_override, reporter)
     check_tools(workflow)
+    from prodigy.state import checkpoints  # standard sessions only
+
     checkpoint = checkpoints.load(record.id) or fresh_checkpoint(record, workflow)
     if checkpoint.total_steps != len(workflow.steps):
         reporter.emit("warning", text=f"the workflow now has {len(workflow.steps)} steps (the session started "

@@ -48,10 +48,14 @@ def write_bytes(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Atomically write a JSON record; `schema_version` is added when missing."""
+def write_json(path: Path, data: dict[str, Any], *, compact: bool = False) -> None:
+    """Atomically write a JSON record; `schema_version` is added when missing. Compact for big snapshots."""
     record = {"schema_version": SCHEMA_VERSION, **data}
-    write_bytes(path, (json.dumps(record, ensure_ascii=False, indent=1, default=str) + "\n").encode())
+    if compact:
+        text = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
+    else:
+        text = json.dumps(record, ensure_ascii=False, indent=1, default=str)
+    write_bytes(path, (text + "\n").encode())
 
 
 Migration = Callable[[dict[str, Any]], dict[str, Any]]

@@ -1,7 +1,8 @@
 """Observability events: events/{repo}/{job_id}/events.jsonl, one JSON object per line.
 
-Events are for people and tools reading what happened; the job journal is the source of truth. They are
-buffered and flushed about once a second (and at every phase end), never fsync'd per line."""
+Events are for people and tools reading what happened; the job journal is the source of truth. Only
+events that happen once per invocation or phase are written here (item events are a view of the journal,
+see item_events.py); each is written when emitted, never fsync'd."""
 
 from __future__ import annotations
 
@@ -15,8 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from prodigy.state.sessions import now_iso
-
-FLUSH_SECONDS = 1.0
 
 
 def new_correlation_id() -> str:
@@ -46,9 +45,9 @@ class EventLog:
             line = self._mask(line)
         with self._lock:
             self._buffer.append(line + "\n")
-            due = time.monotonic() - self._last_flush >= FLUSH_SECONDS
-        if due:
-            self.flush()
+        # Only job, phase and resume events come here (item events are derived from the journal), so each is
+        # written at once: a follower sees `job_started` before the first item of the job.
+        self.flush()
 
     def flush(self) -> None:
         with self._lock:

@@ -15,203 +15,34 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from prodigy import paths
 from prodigy.errors import NotFoundError, StateError
 from prodigy.state.atomic import read_json, write_bytes, write_json
+from prodigy.state.job_state import (  # noqa: F401 - re-exported: the store's callers use these names
+    DLQ,
+    PENDING,
+    PURGED,
+    RUNNING,
+    SKIPPED,
+    SUCCEEDED,
+    TERMINAL,
+    ItemState,
+    JobState,
+    apply,
+    dump_state,
+    item_id,
+    item_index,
+    load_state_data,
+)
 from prodigy.state.journal import Journal, read_journal, read_record_at
 from prodigy.state.sessions import now_iso
 
-# Item statuses in the fold.
-PENDING = "pending"
-RUNNING = "running"  # started, no terminal record yet (in flight, or orphaned by a crash)
-SUCCEEDED = "succeeded"
-DLQ = "dlq"  # failed after its retries; retried only by resume --force / dlq retry
-SKIPPED = "skipped"  # failed under on_item_failure: skip (accepted, never retried)
-PURGED = "purged"  # dropped from the DLQ by `prodigy dlq purge`
-
-TERMINAL = (SUCCEEDED, DLQ, SKIPPED, PURGED)
-SNAPSHOT_EVERY_RECORDS = 2000
-SNAPSHOT_EVERY_SECONDS = 10.0
-
-
-@dataclass
-class ItemState:
-    status: str = PENDING
-    attempts: int = 0  # attempts started so far
-    offset: int | None = None  # journal offset of the last terminal ("done") record
-    failures: list[int] = field(default_factory=list)  # offsets of failed attempts' records
-    proc: list[Any] | None = None  # [pid, pgid, start_time(, worker)] of the running attempt's latest command
-    retry_budget: int | None = None  # attempts allowed in the current round (set by --force)
-    round_attempts: int = 0  # attempts made in the current round
-    interrupted: bool = False  # its last attempt was cut short by an interrupt or a crash
-
-    def to_list(self) -> list[Any]:
-        return [self.status, self.attempts, self.offset, self.failures, self.proc, self.retry_budget,
-                self.round_attempts, self.interrupted]
-
-    @classmethod
-    def from_list(cls, data: list[Any]) -> ItemState:
-        return cls(*data)
-
-
-@dataclass
-class JobState:
-    job_id: str
-    phase: str = "setup"  # setup | map | reduce | done
-    status: str = "running"  # running | interrupted | failed | completed
-    setup_steps: dict[int, dict[str, Any]] = field(default_factory=dict)  # index -> captured variables
-    setup_complete: bool = False
-    captures: dict[str, Any] = field(default_factory=dict)  # variables exported by setup to map/reduce
-    item_count: int | None = None  # set when the work list is frozen
-    items: dict[int, ItemState] = field(default_factory=dict)  # only items that ever started
-    map_complete: bool = False
-    reduce_steps: dict[int, dict[str, Any]] = field(default_factory=dict)
-    reduce_complete: bool = False
-    error: str | None = None
-    resumes: int = 0
-    step_proc: list[Any] | None = None  # [phase, index, pid, pgid, start_time] of a running setup/reduce step
-    warnings: list[str] = field(default_factory=list)
-    tally: dict[str, int] = field(default_factory=dict)  # status -> number of tracked items
-
-    def __post_init__(self) -> None:
-        if self.items and not self.tally:
-            for item in self.items.values():
-                self.tally[item.status] = self.tally.get(item.status, 0) + 1
-
-    def item(self, index: int) -> ItemState:
-        state = self.items.get(index)
-        if state is None:
-            state = self.items[index] = ItemState()
-            self.tally[PENDING] = self.tally.get(PENDING, 0) + 1
-        return state
-
-    def set_status(self, item: ItemState, status: str) -> None:
-        """Every status change goes through here so counts stay O(1) on jobs of any size."""
-        if item.status != status:
-            self.tally[item.status] = self.tally.get(item.status, 0) - 1
-            self.tally[status] = self.tally.get(status, 0) + 1
-            item.status = status
-
-    def status_of(self, index: int) -> str:
-        state = self.items.get(index)
-        return state.status if state else PENDING
-
-    def count(self, *statuses: str) -> int:
-        """Items in these statuses; PENDING includes items that never started."""
-        total = sum(self.tally.get(status, 0) for status in statuses)
-        if PENDING in statuses and self.item_count is not None:
-            total += max(self.item_count - len(self.items), 0)
-        return total
-
-    def indexes(self, *statuses: str) -> list[int]:
-        if PENDING in statuses and self.item_count is not None:
-            wanted = set(statuses)
-            return [i for i in range(self.item_count) if self.status_of(i) in wanted]
-        return sorted(i for i, s in self.items.items() if s.status in statuses)
-
-
-def item_id(index: int) -> str:
-    return f"item_{index}"
-
-
-def item_index(item: str) -> int:
-    if not item.startswith("item_") or not item[5:].isdigit():
-        raise ValueError(f"not an item id: {item!r}")
-    return int(item[5:])
-
-
-# ---------------------------------------------------------------- the fold
-
-
-def apply(state: JobState, record: dict[str, Any], offset: int) -> None:
-    """Fold one journal record into the state. Unknown record types are ignored (newer writers)."""
-    kind = record.get("t")
-    if kind == "setup_step":
-        state.setup_steps[int(record["index"])] = record.get("vars") or {}
-        state.captures.update(record.get("vars") or {})
-        state.step_proc = None
-    elif kind == "setup_done":
-        state.setup_complete = True
-        state.captures.update(record.get("captures") or {})
-        state.phase = "map"
-    elif kind == "items_frozen":
-        state.item_count = int(record["count"])
-        state.phase = "map"
-    elif kind == "start":
-        item = state.item(int(record["i"]))
-        if item.status == RUNNING:
-            item.interrupted = True  # the previous attempt never finished (a crash)
-        state.set_status(item, RUNNING)
-        item.attempts = max(item.attempts, int(record.get("a", item.attempts + 1)))
-        item.round_attempts += 1
-        item.proc = None
-    elif kind == "proc":
-        if "ph" in record:
-            state.step_proc = [record["ph"], record["k"], record["pid"], record["pg"], record["st"]]
-            return
-        item = state.item(int(record["i"]))
-        item.proc = [record["pid"], record["pg"], record["st"], *([record["w"]] if record.get("w") else [])]
-    elif kind == "done":
-        _apply_done(state, record, offset)
-    elif kind == "dlq_retry":
-        for index in record.get("items", []):
-            item = state.item(int(index))
-            if item.status == DLQ:
-                state.set_status(item, PENDING)
-                item.retry_budget = int(record.get("budget", 1))
-                item.round_attempts = 0
-    elif kind == "dlq_purge":
-        for index in record.get("items", []):
-            item = state.item(int(index))
-            if item.status == DLQ:
-                state.set_status(item, PURGED)
-    elif kind == "map_done":
-        state.map_complete = True
-        state.phase = "reduce"
-    elif kind == "map_reopened":
-        state.map_complete = False
-        state.reduce_complete = False
-        state.reduce_steps.clear()
-        state.phase = "map"
-    elif kind == "reduce_step":
-        state.reduce_steps[int(record["index"])] = record.get("vars") or {}
-        state.step_proc = None
-    elif kind == "reduce_done":
-        state.reduce_complete = True
-        state.phase = "done"
-    elif kind == "job_status":
-        state.status = record.get("status", state.status)
-        state.error = record.get("error")
-    elif kind == "resume":
-        state.resumes += 1
-
-
-def _apply_done(state: JobState, record: dict[str, Any], offset: int) -> None:
-    item = state.item(int(record["i"]))
-    item.proc = None
-    status = record.get("s")
-    if status == "interrupted":
-        state.set_status(item, PENDING)  # runs again on resume, as a new attempt
-        item.interrupted = True
-        return
-    item.interrupted = False
-    item.offset = offset
-    if status == "succeeded":
-        state.set_status(item, SUCCEEDED)
-        item.retry_budget = None
-        return
-    item.failures.append(offset)
-    final = record.get("final")
-    if final == "dlq":
-        state.set_status(item, DLQ)
-    elif final == "skip":
-        state.set_status(item, SKIPPED)
-    else:
-        state.set_status(item, PENDING)  # a retry follows
+SNAPSHOT_EVERY_RECORDS = 1000  # about 500 items (a start and a done record each)
+SNAPSHOT_EVERY_SECONDS = 30.0
 
 
 # ---------------------------------------------------------------- the store
@@ -312,10 +143,16 @@ class JobStore:
         if self._journal is None:
             self._journal = Journal(self.journal_path)
 
-    def append(self, record: dict[str, Any], *, sync: bool = True) -> int:
+    def sync(self) -> None:
+        """Make every record appended so far durable (one fsync covers them all)."""
+        if self._journal is not None:
+            self._journal.sync()
+
+    def append(self, record: dict[str, Any], *, sync: bool = True, stamp: bool = True) -> int:
         self.open_journal()
         assert self._journal is not None
-        record.setdefault("ts", round(time.time(), 3))
+        if stamp:
+            record.setdefault("ts", round(time.time(), 3))
         with self._append_lock:
             offset = self._journal.append(record, sync=False)
             if self.state is not None:
@@ -326,15 +163,18 @@ class JobStore:
         return offset
 
     def maybe_snapshot(self, *, force: bool = False) -> None:
-        due = (self._records_since_snapshot >= SNAPSHOT_EVERY_RECORDS
-               or time.monotonic() - self._last_snapshot >= SNAPSHOT_EVERY_SECONDS)
+        # A snapshot costs time proportional to the job, so big jobs take them less often: at most a few per
+        # pass over the items, keeping the total cost linear while a crash still replays a bounded tail.
+        every = max(SNAPSHOT_EVERY_RECORDS, len(self.state.items) // 4 if self.state else 0)
+        due = self._records_since_snapshot >= every or (
+            self._records_since_snapshot and time.monotonic() - self._last_snapshot >= SNAPSHOT_EVERY_SECONDS)
         if self.state is not None and self._journal is not None and (force or due):
             with self._append_lock:
                 self._journal.sync()
                 self.write_snapshot(self.state, self._journal.offset)
 
     def write_snapshot(self, state: JobState, offset: int) -> None:
-        write_json(self.snapshot_path, {"offset": offset, "state": _dump_state(state)})
+        write_json(self.snapshot_path, {"offset": offset, "state": dump_state(state)}, compact=True)
         self._records_since_snapshot = 0
         self._last_snapshot = time.monotonic()
 
@@ -351,7 +191,7 @@ class JobStore:
         state, offset = None, 0
         try:
             data = read_json(self.snapshot_path, what="job checkpoint")
-            state = _load_state(data["state"])
+            state = load_state_data(data["state"])
             offset = int(data["offset"])
         except FileNotFoundError:
             pass
@@ -378,37 +218,6 @@ class JobStore:
 
     def record_at(self, offset: int | None) -> dict[str, Any] | None:
         return None if offset is None else read_record_at(self.journal_path, offset)
-
-
-def _dump_state(state: JobState) -> dict[str, Any]:
-    return {
-        "job_id": state.job_id, "phase": state.phase, "status": state.status,
-        "setup_steps": {str(k): v for k, v in state.setup_steps.items()},
-        "setup_complete": state.setup_complete, "captures": state.captures, "item_count": state.item_count,
-        "items": {str(k): v.to_list() for k, v in state.items.items()},
-        "map_complete": state.map_complete,
-        "reduce_steps": {str(k): v for k, v in state.reduce_steps.items()},
-        "reduce_complete": state.reduce_complete, "error": state.error, "resumes": state.resumes,
-        "step_proc": state.step_proc,
-    }
-
-
-def _load_state(data: dict[str, Any]) -> JobState:
-    state = JobState(job_id=data["job_id"])
-    state.phase, state.status = data["phase"], data["status"]
-    state.setup_steps = {int(k): v for k, v in data.get("setup_steps", {}).items()}
-    state.setup_complete = bool(data.get("setup_complete"))
-    state.captures = dict(data.get("captures") or {})
-    state.item_count = data.get("item_count")
-    state.items = {int(k): ItemState.from_list(v) for k, v in data.get("items", {}).items()}
-    state.__post_init__()
-    state.map_complete = bool(data.get("map_complete"))
-    state.reduce_steps = {int(k): v for k, v in data.get("reduce_steps", {}).items()}
-    state.reduce_complete = bool(data.get("reduce_complete"))
-    state.error = data.get("error")
-    state.resumes = int(data.get("resumes", 0))
-    state.step_proc = data.get("step_proc")
-    return state
 
 
 # ---------------------------------------------------------------- mappings and lookup

@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psutil
 from filelock import FileLock, Timeout
 
 from prodigy import paths
@@ -88,7 +87,7 @@ def _wait_for_holder(session_id: str, within: float = 1.0) -> dict[str, Any] | N
     deadline = time.monotonic() + within
     while True:
         holder = read_holder(session_id)
-        alive = holder is not None and isinstance(holder.get("pid"), int) and psutil.pid_exists(holder["pid"])
+        alive = holder is not None and isinstance(holder.get("pid"), int) and _pid_exists(holder["pid"])
         if alive or time.monotonic() >= deadline:
             return holder
         time.sleep(0.02)
@@ -106,7 +105,13 @@ def is_locked(session_id: str) -> bool:
     if holder.get("host") != socket.gethostname():
         return True
     pid = holder.get("pid")
-    return isinstance(pid, int) and psutil.pid_exists(pid)
+    return isinstance(pid, int) and _pid_exists(pid)
+
+
+def _pid_exists(pid: int) -> bool:
+    import psutil  # only when a lock is found held: not on the start-up path of every run
+
+    return psutil.pid_exists(pid)
 
 
 def _held_message(session_id: str, holder: dict[str, Any] | None) -> str:

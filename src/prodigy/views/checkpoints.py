@@ -15,7 +15,7 @@ from prodigy.execution.mapreduce.mapvars import counts
 from prodigy.resume.resolve import Target
 from prodigy.state import checkpoints, sessions
 from prodigy.state.atomic import read_json
-from prodigy.state.jobs import JobState, JobStore, _dump_state, _load_state, apply, find_job_folder
+from prodigy.state.jobs import JobState, JobStore, apply, dump_state, find_job_folder, load_state_data
 from prodigy.state.journal import Journal, JournalRead, read_journal
 from prodigy.state.locks import ExecutionLock, is_locked
 from prodigy.state.sessions import SessionRecord
@@ -139,7 +139,7 @@ def _state_summary(state: JobState) -> dict[str, Any]:
 
 def _read_snapshot(store: JobStore) -> tuple[int, JobState]:
     data = read_json(store.snapshot_path, what="job checkpoint")
-    return int(data["offset"]), _load_state(data["state"])
+    return int(data["offset"]), load_state_data(data["state"])
 
 
 # ---------------------------------------------------------------- validate and repair
@@ -243,7 +243,7 @@ def _snapshot_problems(store: JobStore, size: int, read: JournalRead, full: JobS
     for record, record_offset in zip(read.records, read.offsets, strict=True):
         if record_offset >= offset:
             apply(snapshot, record, record_offset)
-    differences = _differences(_dump_state(snapshot), _dump_state(full))
+    differences = _differences(dump_state(snapshot), dump_state(full))
     if differences:
         return [Problem("snapshot_disagrees", f"the snapshot {path} plus the journal after byte {offset} "
                         f"disagrees with a full fold of the journal: {'; '.join(differences)}", True)]

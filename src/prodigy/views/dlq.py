@@ -83,7 +83,7 @@ def _failure_records(store: JobStore, offsets: list[int], index: int) -> list[di
 
 def _item(store: JobStore, state: JobState, index: int, *, history: bool, data: Any = None) -> DlqItem:
     item = state.items.get(index)
-    offsets = list(item.failures) if item else []
+    offsets = list(item.failures or ()) if item else []
     records = _failure_records(store, offsets if history else offsets[-1:], index)
     last = _failure(records[-1] if records else None)
     return DlqItem(

@@ -17,6 +17,8 @@ from typing import Any
 from prodigy.errors import NotFoundError
 from prodigy.state import locks, sessions
 from prodigy.state.events import read_events
+from prodigy.state.item_events import ItemEventDeriver
+from prodigy.state.journal import read_journal
 from prodigy.views.common import JobRef, parse_time
 
 STARTS = ("job_started", "resume_started")
@@ -41,9 +43,19 @@ class EventListing:
     unreadable: int  # lines skipped
 
 
+def all_events(ref: JobRef) -> tuple[list[dict[str, Any]], int]:
+    """The job's events file merged with the item events derived from its journal, in time order."""
+    events, unreadable = read_events(ref.events_path)
+    read = read_journal(ref.folder / "journal.jsonl")
+    deriver = ItemEventDeriver(session_id=ref.session.id, job_id=ref.job_id)
+    events = events + list(deriver.events(read.records))
+    events.sort(key=lambda e: str(e.get("ts") or ""))  # ISO timestamps in UTC sort as text; sort is stable
+    return events, unreadable
+
+
 def list_events(ref: JobRef, *, types: tuple[str, ...] = (), item: str | None = None,
                 since: float | None = None, limit: int | None = None, now: float | None = None) -> EventListing:
-    events, unreadable = read_events(ref.events_path)
+    events, unreadable = all_events(ref)
     wanted_item = normalize_item(item)
     cutoff = None if since is None else (time.time() if now is None else now) - since
     matched = [e for e in events if _matches(e, types, wanted_item, cutoff)]
@@ -106,7 +118,7 @@ def percentile(values: list[float], pct: float) -> float | None:
 
 
 def event_stats(ref: JobRef) -> EventStats:
-    events, unreadable = read_events(ref.events_path)
+    events, unreadable = all_events(ref)
     return compute_stats(events, job_id=ref.job_id, session_id=ref.session.id, path=str(ref.events_path),
                          unreadable=unreadable)
 
@@ -188,7 +200,8 @@ def _holder_alive(holder: dict[str, Any]) -> bool:
 
 def follow(path: Path, activity: Callable[[], str], *, poll: float = 0.2, grace: float = 2.0,
            sleep: Callable[[float], None] = time.sleep,
-           clock: Callable[[], float] = time.monotonic) -> Iterator[dict[str, Any]]:
+           clock: Callable[[], float] = time.monotonic,
+           journal: tuple[Path, ItemEventDeriver] | None = None) -> Iterator[dict[str, Any]]:
     """Yield every event in the file, then new ones as they are written, until the job ends: a
     job_finished/resume_finished event is read (one already in the file when following starts counts only
     if nobody is executing the job), or nobody executes it (for `grace` seconds when its record still says
@@ -199,16 +212,21 @@ def follow(path: Path, activity: Callable[[], str], *, poll: float = 0.2, grace:
     fresh_lifecycle: str | None = None  # the last one written while following
     first_pass = True
     idle_since: float | None = None
+    journal_offset = 0
     while True:
         state = activity()
-        chunk = _read_from(path, offset)
+        derived: list[dict[str, Any]] = []
+        chunk = _read_from(path, offset)  # the events file first: it names the invocation the journal continues
+        if journal is not None:
+            read = read_journal(journal[0], journal_offset)  # complete records only; a torn tail waits
+            journal_offset = read.end_offset
+            derived = list(journal[1].events(read.records))
         offset += len(chunk)
         lines = (partial + chunk).split(b"\n")
         partial = lines.pop()  # an incomplete last line waits for the rest of it
-        for raw in lines:
-            event = _parse(raw)
-            if event is None:
-                continue
+        batch = [event for event in map(_parse, lines) if event is not None] + derived
+        batch.sort(key=lambda e: str(e.get("ts") or ""))
+        for event in batch:
             if event.get("event") in STARTS + ENDS:
                 if first_pass:
                     backlog_lifecycle = event["event"]

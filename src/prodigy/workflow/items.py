@@ -13,7 +13,6 @@ from typing import Any
 
 from prodigy.errors import UsageError
 from prodigy.execution import process
-from prodigy.workflow import expr
 from prodigy.workflow.interpolate import render, render_shell
 from prodigy.workflow.model import MapPhase
 
@@ -44,10 +43,15 @@ def resolve_items(spec: MapPhase, *, run_dir: Path, variables: Mapping[str, Any]
 
 
 def select_items(items: list[Any], spec: MapPhase, warnings: list[str]) -> list[Any]:
+    # The expression engine is imported only for work lists that use it.
     if spec.filter:
-        predicate = expr.compile_predicate(spec.filter, kind="filter")
+        from prodigy.workflow.expr import compile_predicate
+
+        predicate = compile_predicate(spec.filter, kind="filter")
         items = [item for item in items if predicate(_filter_scope(item))]
     if spec.sort_by:
+        from prodigy.workflow import expr
+
         items = expr.sort_items(items, expr.parse_sort(spec.sort_by, kind="sort_by"))
     if spec.distinct:
         items = _distinct(items, spec.distinct)
@@ -67,10 +71,12 @@ def _filter_scope(item: Any) -> Mapping[str, Any]:
 
 def _distinct(items: list[Any], field_path: str) -> list[Any]:
     path = tuple(int(p) if p.isdigit() else p for p in field_path.replace("[", ".").replace("]", "").split("."))
+    from prodigy.workflow.expr import resolve_path
+
     seen: set[str] = set()
     result = []
     for item in items:
-        key = json.dumps(expr.resolve_path(item, path) if isinstance(item, (dict, list)) else item,
+        key = json.dumps(resolve_path(item, path) if isinstance(item, (dict, list)) else item,
                          sort_keys=True, default=str)
         if key not in seen:
             seen.add(key)

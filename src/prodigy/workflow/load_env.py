@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from prodigy.workflow import expr
 from prodigy.workflow import model as m
 from prodigy.workflow.load_common import _IDENT, _Ctx, _join, _kind
 from prodigy.workflow.yamlsrc import line_of
@@ -57,6 +56,8 @@ def _env_value(raw: Any, ctx: _Ctx, where: str, line: int | None) -> m.EnvVar | 
             if extra or not isinstance(raw["condition"], str):
                 ctx.error(line, where, "a conditional env value is {condition, when_true, when_false}")
                 return None
+            from prodigy.workflow import expr
+
             try:
                 expr.parse(raw["condition"], kind="condition")
             except expr.ExprError as exc:

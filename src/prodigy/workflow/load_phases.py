@@ -4,10 +4,8 @@ the merge phase."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
-from prodigy.workflow import expr
 from prodigy.workflow import model as m
 from prodigy.workflow.load_common import (
     _IDENT,
@@ -121,8 +119,8 @@ def _map(value: Any, ctx: _Ctx, line: int | None) -> m.MapPhase | None:
                 timeout = _timeout(tc, "agent_timeout_secs", ctx, "map.timeout_config")
     json_path = _string(data, "json_path", ctx, "map")
     distinct = _string(data, "distinct", ctx, "map")
-    _check_expression(data, "filter", ctx, expr.parse)
-    _check_expression(data, "sort_by", ctx, expr.parse_sort)
+    _check_expression(data, "filter", ctx, "parse")
+    _check_expression(data, "sort_by", ctx, "parse_sort")
     return m.MapPhase(
         input=source,
         agent_template=template,
@@ -137,11 +135,13 @@ def _map(value: Any, ctx: _Ctx, line: int | None) -> m.MapPhase | None:
     )
 
 
-def _check_expression(data: dict, key: str, ctx: _Ctx, parse: Callable[..., Any]) -> None:
+def _check_expression(data: dict, key: str, ctx: _Ctx, parser: str) -> None:
     text = data.get(key)
     if isinstance(text, str):
+        from prodigy.workflow import expr  # only for workflows that use expressions
+
         try:
-            parse(text, kind=key)
+            getattr(expr, parser)(text, kind=key)
         except expr.ExprError as exc:
             ctx.error(line_of(data, key), f"map.{key}", str(exc))
 

@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-from prodigy.workflow import expr
 from prodigy.workflow import model as m
 from prodigy.workflow.interpolate import InterpolationError, references
 from prodigy.workflow.load_common import (
@@ -131,6 +130,8 @@ def _check_templates(step: m.Step, ctx: _Ctx, line: int | None, where: str) -> N
                 ctx.warn(line, f"{where}.{key}", f"${{{ref.name}|raw}} inserts item data as shell code; a value "
                          "containing $(...) or ; would run. Drop |raw unless the data is trusted.")
     if step.when is not None:
+        from prodigy.workflow import expr  # only for workflows that use expressions
+
         try:
             expr.parse(step.when, kind="when")
         except expr.ExprError as exc:

@@ -5,8 +5,10 @@ on an interrupt. It is the only writer of the job journal during the map phase."
 from __future__ import annotations
 
 import heapq
+import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,10 +20,16 @@ from prodigy.execution.process import StartInfo
 from prodigy.execution.reporter import Reporter
 from prodigy.execution.signals import StopRequest
 from prodigy.state.events import EventLog
-from prodigy.state.jobs import DLQ, SKIPPED, SUCCEEDED, JobStore, item_id
+from prodigy.state.jobs import DLQ, SKIPPED, SUCCEEDED, JobStore
 from prodigy.workflow.model import ErrorPolicy, Step
 
 PROGRESS_INTERVAL = 0.25
+Notice = Callable[[], None]
+
+
+def _nothing() -> None:
+    return None
+
 MIN_SAMPLE_FOR_THRESHOLD = 10
 
 
@@ -58,16 +66,28 @@ class Coordinator:
         self.run = MapRun()
         self._last_progress = 0.0
         self._running: dict[Future[ItemOutcome], ItemTask] = {}
+        self._started: set[tuple[int, int]] = set()  # (item, attempt) whose `start` record is written
+        self._started_lock = threading.Lock()
 
     # -- recording (called from worker threads through the executor's on_start)
     def record_process(self, task: ItemTask, info: StartInfo, worker: str | None = None) -> None:
-        """Durable before the command may start: a later resume can find and end it (invariant 9). `worker`:
-        the cluster worker whose host runs it (a remote executor), so a resume knows where to end it."""
-        record = {"t": "proc", "i": task.index, "a": task.attempt, "pid": info.pid, "pg": info.pgid,
-                  "st": info.start_time}
+        """Written before the command may start, so a resume after a kill can find and end it (invariant 9).
+
+        A plain write survives the death of prodigy (the page cache outlives the process), and after a power
+        loss no command is left to end, so this record needs no fsync of its own. The attempt's first command
+        writes its `start` record; later commands a `proc` record. `worker` names a remote worker's address."""
+        record: dict[str, Any] = {"t": "proc", "i": task.index, "pid": info.pid, "st": info.start_time}
+        key = (task.index, task.attempt)
+        with self._started_lock:
+            first = key not in self._started
+            self._started.add(key)
+        if first:
+            record.update(t="start", a=task.attempt, ts=round(time.time(), 3))
+        if info.pgid != info.pid:
+            record["pg"] = info.pgid
         if worker:
             record["w"] = worker
-        self.store.append(record)
+        self.store.append(record, sync=False, stamp=False)
 
     # -- the loop
     def execute(self, executor: ItemExecutor, order: list[int]) -> MapRun:
@@ -76,21 +96,22 @@ class Coordinator:
         total = self.state.item_count or 0
         self._progress(force=True)
         while True:
-            dispatching = not self.stop.requested and self.run.stopped_by_policy is None
-            now = time.monotonic()
-            while delayed and delayed[0][0] <= now:
-                queue.append(heapq.heappop(delayed)[1])
-            while dispatching and queue and len(self._running) < self.max_parallel:
-                self._submit(executor, queue.popleft(), total)
-            if not self._running and (not dispatching or (not queue and not delayed)):
+            self._dispatch(executor, queue, delayed, total)
+            if not self._running and (not self._dispatching or (not queue and not delayed)):
                 break
             timeout = PROGRESS_INTERVAL
             if delayed and not self._running:
-                timeout = max(0.01, min(timeout, delayed[0][0] - now))
+                timeout = max(0.01, min(timeout, delayed[0][0] - time.monotonic()))
             done, _ = wait(list(self._running), timeout=timeout, return_when=FIRST_COMPLETED)
-            for future in done:
-                task = self._running.pop(future)
-                self._finish(task, self._result(future, task), delayed)
+            notices = [self._finish(task, self._result(future, task), delayed)
+                       for future in done for task in (self._running.pop(future),)]
+            if notices:
+                # Keep the workers busy while the completions reach the disk, then report them: a completion
+                # is reported (progress, policy) only once its record is durable (invariant 1).
+                self._dispatch(executor, queue, delayed, total)
+                self.store.sync()
+                for notice in notices:
+                    notice()
             self.store.maybe_snapshot()
             self._progress()
         if self.stop.requested:
@@ -98,10 +119,21 @@ class Coordinator:
         self._progress(force=True)
         return self.run
 
+    @property
+    def _dispatching(self) -> bool:
+        return not self.stop.requested and self.run.stopped_by_policy is None
+
+    def _dispatch(self, executor: ItemExecutor, queue: deque[int], delayed: list[tuple[float, int]],
+                  total: int) -> None:
+        now = time.monotonic()
+        while delayed and delayed[0][0] <= now:
+            queue.append(heapq.heappop(delayed)[1])
+        while self._dispatching and queue and len(self._running) < self.max_parallel:
+            self._submit(executor, queue.popleft(), total)
+
     def _submit(self, executor: ItemExecutor, index: int, total: int) -> None:
+        # No record yet: the attempt's `start` record is written when its first command is about to run.
         attempt = self.state.item(index).attempts + 1
-        self.store.append({"t": "start", "i": index, "a": attempt}, sync=False)
-        self.events.emit("item_started", item_id=item_id(index), attempt=attempt)
         self.reporter.emit("item_started", index=index, attempt=attempt)
         task = ItemTask(index=index, attempt=attempt, item=self.items[index], total=total, steps=self.steps,
                         variables=self.variables, timeout=self.timeout)
@@ -116,7 +148,10 @@ class Coordinator:
                                duration=0.0, error=f"worker error: {type(exc).__name__}: {exc}", output="",
                                stderr="", log_path=None)
 
-    def _finish(self, task: ItemTask, result: ItemOutcome, delayed: list[tuple[float, int]]) -> None:
+    def _finish(self, task: ItemTask, result: ItemOutcome, delayed: list[tuple[float, int]]) -> Notice:
+        """Append the attempt's `done` record (not yet synced) and return what to report once it is durable."""
+        with self._started_lock:
+            self._started.discard((task.index, task.attempt))
         index = task.index
         record: dict[str, Any] = {"t": "done", "i": index, "a": task.attempt, "d": round(result.duration, 3)}
         if result.exit_code is not None:
@@ -129,55 +164,44 @@ class Coordinator:
             record["w"] = result.worker
         if result.status == o.INTERRUPTED:
             record["s"] = "interrupted"
-            self.store.append(record)
-            self.events.emit("item_interrupted", item_id=item_id(index), attempt=task.attempt)
-            return
+            self.store.append(record, sync=False)
+            return _nothing
         if result.status in o.OK_STATUSES:
             record["s"] = "succeeded"
-            self.store.append(record)
+            self.store.append(record, sync=False)
             self.run.succeeded += 1
-            self.events.emit("item_completed", item_id=item_id(index), attempt=task.attempt,
-                             duration=record["d"], exit_code=result.exit_code, log_path=result.log_path)
-            self.reporter.emit("item_finished", index=index, ok=True, outcome=result)
             if self.policy.failure_threshold is not None:
                 self._apply_policy()  # the sample may only now be large enough
-            return
-        self._failed(task, result, record, delayed)
+            return lambda: self.reporter.emit("item_finished", index=index, ok=True, outcome=result)
+        return self._failed(task, result, record, delayed)
 
     def _failed(self, task: ItemTask, result: ItemOutcome, record: dict[str, Any],
-                delayed: list[tuple[float, int]]) -> None:
+                delayed: list[tuple[float, int]]) -> Notice:
         index = task.index
         item = self.state.item(index)
         record.update({"s": result.status, "err": result.error or result.status})
         if result.stderr:
             record["se"] = result.stderr
         budget = item.retry_budget or self.policy.retry_attempts
-        retry = item.round_attempts < budget
+        used = item.round_attempts + 1  # this attempt included (its record is not folded yet)
+        retry = used < budget
         self.run.failed += 1
         if retry and self.stop.requested:
-            self.store.append(record)  # not final: a plain resume gives it its remaining attempts
-            return
+            self.store.append(record, sync=False)  # not final: a plain resume gives it its remaining attempts
+            return _nothing
         if retry:
-            self.store.append(record)
-            delay = self.policy.retry_backoff * (2 ** (item.round_attempts - 1)) if self.policy.retry_backoff else 0
+            self.store.append(record, sync=False)
+            delay = self.policy.retry_backoff * (2 ** (used - 1)) if self.policy.retry_backoff else 0
             heapq.heappush(delayed, (time.monotonic() + delay, index))
             self.run.retried += 1
-            self.events.emit("item_retry", item_id=item_id(index), attempt=task.attempt, error=record["err"],
-                             exit_code=result.exit_code, delay=delay, log_path=result.log_path)
-            self.reporter.emit("item_retry", index=index, outcome=result)
-            return
-        final = "skip" if self.policy.on_item_failure == "skip" else "dlq"
-        record["final"] = final
-        self.store.append(record)
+            return lambda: self.reporter.emit("item_retry", index=index, outcome=result)
+        record["final"] = "skip" if self.policy.on_item_failure == "skip" else "dlq"
+        self.store.append(record, sync=False)
         self.run.failed_items.append(index)
-        self.events.emit("item_failed", item_id=item_id(index), attempt=task.attempt, error=record["err"],
-                         exit_code=result.exit_code, log_path=result.log_path)
-        if final == "dlq":
+        if record["final"] == "dlq":
             self.run.to_dlq += 1
-            self.events.emit("dlq_item_added", item_id=item_id(index), attempts=item.attempts,
-                             error=record["err"], log_path=result.log_path)
-        self.reporter.emit("item_finished", index=index, ok=False, outcome=result)
-        self._apply_policy()
+        self._apply_policy()  # now, before anything else is dispatched
+        return lambda: self.reporter.emit("item_finished", index=index, ok=False, outcome=result)
 
     def _apply_policy(self) -> None:
         if self.run.stopped_by_policy:

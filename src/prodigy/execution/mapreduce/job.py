@@ -29,7 +29,6 @@ from prodigy.state.events import EventLog, new_correlation_id
 from prodigy.state.jobs import RUNNING, JobMeta, JobState, JobStore, write_mappings
 from prodigy.state.sessions import SessionRecord, now_iso
 from prodigy.workflow.interpolate import render
-from prodigy.workflow.items import resolve_items
 from prodigy.workflow.load import parse_duration
 from prodigy.workflow.model import Workflow
 
@@ -141,6 +140,8 @@ def execute_job(workflow: Workflow, record: SessionRecord, store: JobStore, opti
     ctx = step_context(workflow, record.id, options, stop, env, on_line)
     base_vars: dict[str, Any] = dict(env.variables)
     runner = _JobRun(workflow, record, store, state, options, stop, reporter, events, ctx, base_vars, env)
+    if not resumed:  # a resume wrote its own {"t": "resume", "cid": ...} record
+        store.append({"t": "run", "cid": events.correlation_id})
     events.emit("resume_started" if resumed else "job_started", phase=state.phase,
                 workflow=str(workflow.path))
     try:
@@ -212,7 +213,9 @@ class _JobRun:
         spec = self.workflow.map
         assert spec is not None
         variables = {**self.base_vars, **self.state.captures}
-        if self.state.item_count is None:
+        if self.state.item_count is None:  # frozen once: a resume does not read the input again
+            from prodigy.workflow.items import resolve_items
+
             work = resolve_items(spec, run_dir=self.ctx.run_dir, variables=variables,
                                  env=self.env.process_env)
             for warning in work.warnings:

@@ -50,7 +50,10 @@ def run_phase_steps(phase: str, steps: tuple[Step, ...], done: Mapping[int, dict
 
 def _recording(ctx: StepContext, store: JobStore, phase: str, index: int) -> StepContext:
     def on_start(info: StartInfo) -> None:
-        store.append({"t": "proc", "ph": phase, "k": index, "pid": info.pid, "pg": info.pgid, "st": info.start_time})
+        record = {"t": "proc", "ph": phase, "k": index, "pid": info.pid, "st": info.start_time}
+        if info.pgid != info.pid:
+            record["pg"] = info.pgid
+        store.append(record, sync=False, stamp=False)  # a plain write outlives prodigy (see record_process)
 
     return replace(ctx, on_start=on_start, label=f"{phase}{index + 1}")
 

@@ -4,7 +4,6 @@ empty, and the full JSON stream is kept as a log whose path is shown when the st
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import uuid
 from collections.abc import Mapping
@@ -18,6 +17,7 @@ from prodigy.execution import process
 from prodigy.execution.context import StepContext
 from prodigy.execution.steps.common import (
     StepSetupError,
+    claude_binary,
     command_env,
     from_process,
     visible_variables,
@@ -27,10 +27,6 @@ from prodigy.workflow.interpolate import InterpolationError, render
 from prodigy.workflow.model import Step
 
 CLAUDE_FLAGS = ("-p", "--output-format", "stream-json", "--verbose", "--dangerously-skip-permissions")
-
-
-def claude_binary() -> str:
-    return os.environ.get("PRODIGY_CLAUDE_BIN") or "claude"
 
 
 def require_claude() -> str:

@@ -15,6 +15,11 @@ from prodigy.workflow.interpolate import evaluate, references, render, to_text
 from prodigy.workflow.model import Step
 
 
+def claude_binary() -> str:
+    """The agent CLI to run for claude: steps (here, not in steps.claude, so a run without them never loads it)."""
+    return os.environ.get("PRODIGY_CLAUDE_BIN") or "claude"
+
+
 class StepSetupError(Exception):
     """The step cannot start (bad working_dir, template error). Turned into an ERRORED outcome."""
 

@@ -1,0 +1,65 @@
+"""Item events are a view of the job journal, not a second record of it (invariant 2).
+
+events.jsonl holds what only happens once per invocation (job, phase and resume events). Per-item events
+(item_started, item_completed, item_retry, item_failed, dlq_item_added, item_interrupted) are derived here
+from the journal's start/done records, so a 100,000-item job does not write its history twice."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+ITEM_EVENT_TYPES = ("item_started", "item_completed", "item_retry", "item_failed", "dlq_item_added",
+                    "item_interrupted")
+
+
+def iso(ts: Any) -> str | None:
+    if not isinstance(ts, (int, float)):
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+
+
+class ItemEventDeriver:
+    """Turns journal records into item events, in journal order. Stateful across calls (for `follow`):
+    it remembers the correlation id of the invocation that wrote the records."""
+
+    def __init__(self, *, session_id: str, job_id: str) -> None:
+        self.session_id = session_id
+        self.job_id = job_id
+        self.correlation_id: str | None = None
+
+    def events(self, records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for record in records:
+            kind = record.get("t")
+            if kind in ("run", "resume"):
+                self.correlation_id = record.get("cid")
+            elif kind == "start":
+                yield self._event("item_started", record, record.get("ts", record.get("st")), worker=record.get("w"))
+            elif kind == "done":
+                yield from self._done(record)
+
+    def _event(self, name: str, record: dict[str, Any], ts: Any, **fields: Any) -> dict[str, Any]:
+        event = {"ts": iso(ts), "event": name, "correlation_id": self.correlation_id,
+                 "session_id": self.session_id, "job_id": self.job_id, "item_id": f"item_{record.get('i')}",
+                 "attempt": record.get("a"), "source": "journal"}
+        event.update({k: v for k, v in fields.items() if v is not None})
+        return event
+
+    def _done(self, record: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        ts = record.get("ts")
+        status = record.get("s")
+        exit_code = record.get("x", 0 if status == "succeeded" else None)
+        common = {"duration": record.get("d"), "exit_code": exit_code, "log_path": record.get("log"),
+                  "worker": record.get("w")}
+        if status == "succeeded":
+            yield self._event("item_completed", record, ts, **common)
+        elif status == "interrupted":
+            yield self._event("item_interrupted", record, ts, **common)
+        elif record.get("final") is None:
+            yield self._event("item_retry", record, ts, error=record.get("err"), **common)
+        else:
+            yield self._event("item_failed", record, ts, error=record.get("err"), **common)
+            if record.get("final") == "dlq":
+                yield self._event("dlq_item_added", record, ts, error=record.get("err"),
+                                  log_path=record.get("log"))

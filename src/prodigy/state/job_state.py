@@ -1,0 +1,268 @@
+"""A MapReduce job's state as a fold of its journal (invariant 2), and the compact snapshot format.
+
+Journal records (one JSON object per line; `t` is the type):
+
+    run / resume      {cid}                        an invocation began (its correlation id)
+    setup_step        {index, vars}                a setup step completed, with the variables it captured
+    setup_done        {captures}
+    items_frozen      {count}                      the work list was frozen (items.jsonl)
+    start             {i, a, pid, pg?, st, w?, ts} an attempt's first command is about to run (pg omitted
+                                                   when equal to pid; w names a remote worker)
+    proc              {i, pid, pg?, st, w?}        a later command of the same attempt (or {ph, k, ...} for
+                                                   a setup/reduce step)
+    done              {i, a, s, d, x?, err?, out?, se?, log?, w?, final?, ts}
+                                                   an attempt ended: s = succeeded | failed | timed_out |
+                                                   errored | interrupted; final = dlq | skip when no retry
+                                                   follows
+    dlq_retry         {items, budget}              --force: these DLQ items get `budget` more attempts
+    dlq_purge         {items}
+    map_done / map_reopened / reduce_step {index, vars} / reduce_done / job_status {status, error}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Item statuses in the fold.
+PENDING = "pending"
+RUNNING = "running"  # started, no terminal record yet (in flight, or orphaned by a crash)
+SUCCEEDED = "succeeded"
+DLQ = "dlq"  # failed after its retries; retried only by resume --force / dlq retry
+SKIPPED = "skipped"  # failed under on_item_failure: skip (accepted, never retried)
+PURGED = "purged"  # dropped from the DLQ by `prodigy dlq purge`
+
+TERMINAL = (SUCCEEDED, DLQ, SKIPPED, PURGED)
+
+
+@dataclass(slots=True)
+class ItemState:
+    status: str = PENDING
+    attempts: int = 0  # the highest attempt number seen
+    offset: int | None = None  # journal offset of the last terminal ("done") record
+    failures: list[int] | None = None  # offsets of failed attempts' records (None: none yet)
+    proc: list[Any] | None = None  # [pid, pgid, start_time(, worker)] of the running attempt's latest command
+    retry_budget: int | None = None  # attempts allowed in the current round (set by --force)
+    round_attempts: int = 0  # attempts made in the current round
+    interrupted: bool = False  # its last attempt was cut short by an interrupt or a crash
+
+    def to_list(self) -> list[Any]:
+        return [self.status, self.attempts, self.offset, self.failures, self.proc, self.retry_budget,
+                self.round_attempts, self.interrupted]
+
+    @classmethod
+    def from_list(cls, data: list[Any]) -> ItemState:
+        return cls(*data)
+
+
+@dataclass
+class JobState:
+    job_id: str
+    phase: str = "setup"  # setup | map | reduce | done
+    status: str = "running"  # running | interrupted | failed | completed
+    setup_steps: dict[int, dict[str, Any]] = field(default_factory=dict)  # index -> captured variables
+    setup_complete: bool = False
+    captures: dict[str, Any] = field(default_factory=dict)  # variables exported by setup to map/reduce
+    item_count: int | None = None  # set when the work list is frozen
+    items: dict[int, ItemState] = field(default_factory=dict)  # only items that ever started
+    map_complete: bool = False
+    reduce_steps: dict[int, dict[str, Any]] = field(default_factory=dict)
+    reduce_complete: bool = False
+    error: str | None = None
+    resumes: int = 0
+    step_proc: list[Any] | None = None  # [phase, index, pid, pgid, start_time] of a running setup/reduce step
+    warnings: list[str] = field(default_factory=list)
+    tally: dict[str, int] = field(default_factory=dict)  # status -> number of tracked items
+
+    def __post_init__(self) -> None:
+        if self.items and not self.tally:
+            for item in self.items.values():
+                self.tally[item.status] = self.tally.get(item.status, 0) + 1
+
+    def item(self, index: int) -> ItemState:
+        state = self.items.get(index)
+        if state is None:
+            state = self.items[index] = ItemState()
+            self.tally[PENDING] = self.tally.get(PENDING, 0) + 1
+        return state
+
+    def set_status(self, item: ItemState, status: str) -> None:
+        """Every status change goes through here so counts stay O(1) on jobs of any size."""
+        if item.status != status:
+            self.tally[item.status] = self.tally.get(item.status, 0) - 1
+            self.tally[status] = self.tally.get(status, 0) + 1
+            item.status = status
+
+    def status_of(self, index: int) -> str:
+        state = self.items.get(index)
+        return state.status if state else PENDING
+
+    def count(self, *statuses: str) -> int:
+        """Items in these statuses; PENDING includes items that never started."""
+        total = sum(self.tally.get(status, 0) for status in statuses)
+        if PENDING in statuses and self.item_count is not None:
+            total += max(self.item_count - len(self.items), 0)
+        return total
+
+    def indexes(self, *statuses: str) -> list[int]:
+        if PENDING in statuses and self.item_count is not None:
+            wanted = set(statuses)
+            return [i for i in range(self.item_count) if self.status_of(i) in wanted]
+        return sorted(i for i, s in self.items.items() if s.status in statuses)
+
+
+def item_id(index: int) -> str:
+    return f"item_{index}"
+
+
+def item_index(item: str) -> int:
+    if not item.startswith("item_") or not item[5:].isdigit():
+        raise ValueError(f"not an item id: {item!r}")
+    return int(item[5:])
+
+
+# ---------------------------------------------------------------- the fold
+
+
+def apply(state: JobState, record: dict[str, Any], offset: int) -> None:
+    """Fold one journal record into the state. Unknown record types are ignored (newer writers)."""
+    kind = record.get("t")
+    if kind == "setup_step":
+        state.setup_steps[int(record["index"])] = record.get("vars") or {}
+        state.captures.update(record.get("vars") or {})
+        state.step_proc = None
+    elif kind == "setup_done":
+        state.setup_complete = True
+        state.captures.update(record.get("captures") or {})
+        state.phase = "map"
+    elif kind == "items_frozen":
+        state.item_count = int(record["count"])
+        state.phase = "map"
+    elif kind == "start":
+        item = state.item(int(record["i"]))
+        if item.status == RUNNING:
+            item.interrupted = True  # the previous attempt never finished (a crash)
+        state.set_status(item, RUNNING)
+        item.attempts = max(item.attempts, int(record.get("a", item.attempts + 1)))
+        item.proc = _proc(record)
+    elif kind == "proc":
+        if "ph" in record:
+            state.step_proc = [record["ph"], record["k"], record["pid"], record.get("pg", record["pid"]),
+                               record["st"]]
+            return
+        item = state.item(int(record["i"]))
+        item.proc = _proc(record)
+    elif kind == "done":
+        _apply_done(state, record, offset)
+    elif kind == "dlq_retry":
+        for index in record.get("items", []):
+            item = state.item(int(index))
+            if item.status == DLQ:
+                state.set_status(item, PENDING)
+                item.retry_budget = int(record.get("budget", 1))
+                item.round_attempts = 0
+    elif kind == "dlq_purge":
+        for index in record.get("items", []):
+            item = state.item(int(index))
+            if item.status == DLQ:
+                state.set_status(item, PURGED)
+    elif kind == "map_done":
+        state.map_complete = True
+        state.phase = "reduce"
+    elif kind == "map_reopened":
+        state.map_complete = False
+        state.reduce_complete = False
+        state.reduce_steps.clear()
+        state.phase = "map"
+    elif kind == "reduce_step":
+        state.reduce_steps[int(record["index"])] = record.get("vars") or {}
+        state.step_proc = None
+    elif kind == "reduce_done":
+        state.reduce_complete = True
+        state.phase = "done"
+    elif kind == "job_status":
+        state.status = record.get("status", state.status)
+        state.error = record.get("error")
+    elif kind == "resume":
+        state.resumes += 1
+
+
+def _proc(record: dict[str, Any]) -> list[Any] | None:
+    pid = record.get("pid")
+    if pid is None:
+        return None  # a start with no process recorded (nothing of it can be left running)
+    return [pid, record.get("pg", pid), record["st"], *([record["w"]] if record.get("w") else [])]
+
+
+def _apply_done(state: JobState, record: dict[str, Any], offset: int) -> None:
+    item = state.item(int(record["i"]))
+    item.proc = None
+    item.attempts = max(item.attempts, int(record.get("a", item.attempts)))
+    status = record.get("s")
+    if status == "interrupted":
+        state.set_status(item, PENDING)  # runs again on resume, as a new attempt; it used no retry
+        item.interrupted = True
+        return
+    item.round_attempts += 1
+    item.interrupted = False
+    item.offset = offset
+    if status == "succeeded":
+        state.set_status(item, SUCCEEDED)
+        item.retry_budget = None
+        return
+    item.failures = [*(item.failures or ()), offset]
+    final = record.get("final")
+    if final == "dlq":
+        state.set_status(item, DLQ)
+    elif final == "skip":
+        state.set_status(item, SKIPPED)
+    else:
+        state.set_status(item, PENDING)  # a retry follows
+
+
+def dump_state(state: JobState) -> dict[str, Any]:
+    """The snapshot form. Items that succeeded on their first round without failures (nearly all of them in
+    a big job) are a flat [index, offset, attempts, ...] list: a few bytes each instead of a JSON object."""
+    plain: list[int] = []
+    others: dict[str, list[Any]] = {}
+    for index, item in sorted(state.items.items()):  # in item order: the same fold gives the same bytes
+        if (item.status == SUCCEEDED and not item.failures and item.retry_budget is None and not item.interrupted
+                and item.round_attempts == item.attempts):
+            plain += (index, item.offset if item.offset is not None else -1, item.attempts)
+        else:
+            others[str(index)] = item.to_list()
+    return {
+        "job_id": state.job_id, "phase": state.phase, "status": state.status,
+        "setup_steps": {str(k): v for k, v in state.setup_steps.items()},
+        "setup_complete": state.setup_complete, "captures": state.captures, "item_count": state.item_count,
+        "succeeded": plain, "items": others,
+        "map_complete": state.map_complete,
+        "reduce_steps": {str(k): v for k, v in state.reduce_steps.items()},
+        "reduce_complete": state.reduce_complete, "error": state.error, "resumes": state.resumes,
+        "step_proc": state.step_proc,
+    }
+
+
+def load_state_data(data: dict[str, Any]) -> JobState:
+    state = JobState(job_id=data["job_id"])
+    state.phase, state.status = data["phase"], data["status"]
+    state.setup_steps = {int(k): v for k, v in data.get("setup_steps", {}).items()}
+    state.setup_complete = bool(data.get("setup_complete"))
+    state.captures = dict(data.get("captures") or {})
+    state.item_count = data.get("item_count")
+    items = {int(k): ItemState.from_list(v) for k, v in data.get("items", {}).items()}
+    plain = data.get("succeeded") or []
+    for pos in range(0, len(plain), 3):
+        index, offset, attempts = plain[pos:pos + 3]
+        items[index] = ItemState(SUCCEEDED, attempts, None if offset < 0 else offset, round_attempts=attempts)
+    state.items = items
+    state.__post_init__()
+    state.map_complete = bool(data.get("map_complete"))
+    state.reduce_steps = {int(k): v for k, v in data.get("reduce_steps", {}).items()}
+    state.reduce_complete = bool(data.get("reduce_complete"))
+    state.error = data.get("error")
+    state.resumes = int(data.get("resumes", 0))
+    state.step_proc = data.get("step_proc")
+    return state
+
+
