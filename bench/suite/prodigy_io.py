@@ -78,7 +78,7 @@ class JournalTail:
         for line in data[:end].splitlines():
             record = json.loads(line)
             self.records += 1
-            if record.get("t") == "done" and record.get("s") == "succeeded":
+            if record.get("t") == "done" and record.get("s", "succeeded") == "succeeded":
                 self.succeeded.add(int(record["i"]))
             elif record.get("t") == "items_frozen":
                 self.frozen = True

@@ -143,7 +143,7 @@ def journal(job_id: str) -> list[dict[str, Any]]:
 
 
 def succeeded_in_journal(job_id: str) -> set[int]:
-    return {r["i"] for r in journal(job_id) if r.get("t") == "done" and r.get("s") == "succeeded"}
+    return {r["i"] for r in journal(job_id) if r.get("t") == "done" and r.get("s", "succeeded") == "succeeded"}
 
 
 def session_record(home: Path, session_id: str) -> dict[str, Any]:

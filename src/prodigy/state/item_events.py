@@ -42,13 +42,13 @@ class ItemEventDeriver:
     def _event(self, name: str, record: dict[str, Any], ts: Any, **fields: Any) -> dict[str, Any]:
         event = {"ts": iso(ts), "event": name, "correlation_id": self.correlation_id,
                  "session_id": self.session_id, "job_id": self.job_id, "item_id": f"item_{record.get('i')}",
-                 "attempt": record.get("a"), "source": "journal"}
+                 "attempt": record.get("a", 1), "source": "journal"}
         event.update({k: v for k, v in fields.items() if v is not None})
         return event
 
     def _done(self, record: dict[str, Any]) -> Iterator[dict[str, Any]]:
         ts = record.get("ts")
-        status = record.get("s")
+        status = record.get("s", "succeeded")
         exit_code = record.get("x", 0 if status == "succeeded" else None)
         common = {"duration": record.get("d"), "exit_code": exit_code, "log_path": record.get("log"),
                   "worker": record.get("w")}

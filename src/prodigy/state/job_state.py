@@ -6,14 +6,14 @@ Journal records (one JSON object per line; `t` is the type):
     setup_step        {index, vars}                a setup step completed, with the variables it captured
     setup_done        {captures}
     items_frozen      {count}                      the work list was frozen (items.jsonl)
-    start             {i, a, pid, pg?, st, w?, ts} an attempt's first command is about to run (pg omitted
-                                                   when equal to pid; w names a remote worker)
+    start             {i, a?, pid, pg?, st, w?, ts} an attempt's first command is about to run (a omitted for
+                                                   attempt 1; pg omitted when equal to pid; w: a remote worker)
     proc              {i, pid, pg?, st, w?}        a later command of the same attempt (or {ph, k, ...} for
                                                    a setup/reduce step)
-    done              {i, a, s, d, x?, err?, out?, se?, log?, w?, final?, ts}
-                                                   an attempt ended: s = succeeded | failed | timed_out |
-                                                   errored | interrupted; final = dlq | skip when no retry
-                                                   follows
+    done              {i, a?, s?, d, x?, err?, out?, se?, log?, w?, final?, ts}
+                                                   an attempt ended: s = failed | timed_out | errored |
+                                                   interrupted, omitted for a success; a omitted for attempt
+                                                   1; final = dlq | skip when no retry follows
     dlq_retry         {items, budget}              --force: these DLQ items get `budget` more attempts
     dlq_purge         {items}
     map_done / map_reopened / reduce_step {index, vars} / reduce_done / job_status {status, error}
@@ -143,7 +143,7 @@ def apply(state: JobState, record: dict[str, Any], offset: int) -> None:
         if item.status == RUNNING:
             item.interrupted = True  # the previous attempt never finished (a crash)
         state.set_status(item, RUNNING)
-        item.attempts = max(item.attempts, int(record.get("a", item.attempts + 1)))
+        item.attempts = max(item.attempts, int(record.get("a", 1)))
         item.proc = _proc(record)
     elif kind == "proc":
         if "ph" in record:
@@ -197,8 +197,8 @@ def _proc(record: dict[str, Any]) -> list[Any] | None:
 def _apply_done(state: JobState, record: dict[str, Any], offset: int) -> None:
     item = state.item(int(record["i"]))
     item.proc = None
-    item.attempts = max(item.attempts, int(record.get("a", item.attempts)))
-    status = record.get("s")
+    item.attempts = max(item.attempts, int(record.get("a", 1)))
+    status = record.get("s", "succeeded")
     if status == "interrupted":
         state.set_status(item, PENDING)  # runs again on resume, as a new attempt; it used no retry
         item.interrupted = True

@@ -67,7 +67,7 @@ def parse_item(text: str, item_count: int | None) -> int:
 
 def _failure(record: dict[str, Any] | None) -> Failure:
     record = record or {}
-    return Failure(attempt=record.get("a"), status=record.get("s"), error=record.get("err"),
+    return Failure(attempt=record.get("a", 1), status=record.get("s", "succeeded"), error=record.get("err"),
                    exit_code=record.get("x"), stderr_tail=record.get("se"), log_path=record.get("log"),
                    duration=record.get("d"), time=iso_from_epoch(record.get("ts")), worker=record.get("w"))
 

@@ -82,7 +82,9 @@ class Coordinator:
             first = key not in self._started
             self._started.add(key)
         if first:
-            record.update(t="start", a=task.attempt, ts=round(time.time(), 3))
+            record.update(t="start", ts=round(time.time(), 3))
+            if task.attempt != 1:
+                record["a"] = task.attempt  # omitted for a first attempt: 1 is implied
         if info.pgid != info.pid:
             record["pg"] = info.pgid
         if worker:
@@ -153,7 +155,9 @@ class Coordinator:
         with self._started_lock:
             self._started.discard((task.index, task.attempt))
         index = task.index
-        record: dict[str, Any] = {"t": "done", "i": index, "a": task.attempt, "d": round(result.duration, 3)}
+        record: dict[str, Any] = {"t": "done", "i": index, "d": round(result.duration, 3)}
+        if task.attempt != 1:
+            record["a"] = task.attempt  # omitted for a first attempt: 1 is implied
         if result.exit_code is not None:
             record["x"] = result.exit_code
         if result.output:
@@ -167,7 +171,7 @@ class Coordinator:
             self.store.append(record, sync=False)
             return _nothing
         if result.status in o.OK_STATUSES:
-            record["s"] = "succeeded"
+            # no "s": a done record without a status is a success (most records in a big job)
             self.store.append(record, sync=False)
             self.run.succeeded += 1
             if self.policy.failure_threshold is not None:
