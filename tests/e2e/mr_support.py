@@ -197,3 +197,7 @@ def kill_marker_processes(marker: str) -> None:
 
 def no_traceback(text: str) -> bool:
     return "Traceback" not in text and "Internal error" not in text
+
+
+def run(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60) -> tuple[int, str, str]:
+    return support.run_prodigy(*args, cwd=cwd, env=env, timeout=timeout)

@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import mr_support as mr
@@ -22,13 +21,6 @@ pytest.importorskip("distributed")
 pytestmark = [pytest.mark.e2e, pytest.mark.dask]
 
 DASK = ("--executor", "dask", "--local-workers", "2")
-
-
-@pytest.fixture
-def marker() -> Iterator[str]:
-    value = mr.new_marker()
-    yield value
-    mr.kill_marker_processes(value)
 
 
 def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> tuple[int, str, str]:

@@ -5,27 +5,16 @@ from __future__ import annotations
 import json
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import mr_support as mr
 import pytest
+from mr_support import run
 
 import support
 from prodigy.state.jobs import DLQ, SUCCEEDED
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def marker() -> Iterator[str]:
-    value = mr.new_marker()
-    yield value
-    mr.kill_marker_processes(value)
-
-
-def run(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60) -> tuple[int, str, str]:
-    return support.run_prodigy(*args, cwd=cwd, env=env, timeout=timeout)
 
 
 def test_120_items_at_max_parallel_4_each_run_exactly_once(work: Path, marker: str, prodigy_home: Path) -> None:

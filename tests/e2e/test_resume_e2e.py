@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import mr_support as mr
 import pytest
+from mr_support import run
 
 import support
 from prodigy.state.jobs import DLQ, SUCCEEDED
@@ -19,17 +20,6 @@ pytestmark = pytest.mark.e2e
 JSON_KEYS = {"session_id", "job_id", "kind", "status", "exit_code", "resumed", "phase", "failed_phase", "error",
              "items", "this_run", "resume_plan", "setup_steps", "reduce_steps", "reaped_processes",
              "duration_seconds", "job_dir", "events_log", "warnings", "next_command"}
-
-
-@pytest.fixture
-def marker() -> Iterator[str]:
-    value = mr.new_marker()
-    yield value
-    mr.kill_marker_processes(value)
-
-
-def run(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60) -> tuple[int, str, str]:
-    return support.run_prodigy(*args, cwd=cwd, env=env, timeout=timeout)
 
 
 def kill_when_held(proc, ledger: Path, home: Path, *, done: int, limit: int, held: int,

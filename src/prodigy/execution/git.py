@@ -15,11 +15,3 @@ def head(path: Path) -> str | None:
         return None
     return result.stdout.strip() or None if result.returncode == 0 else None
 
-
-def is_repo(path: Path) -> bool:
-    try:
-        result = subprocess.run(["git", "rev-parse", "--is-inside-work-tree"], cwd=path,
-                                capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return result.returncode == 0 and result.stdout.strip() == "true"

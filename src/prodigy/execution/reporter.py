@@ -9,11 +9,6 @@ class Reporter(Protocol):
     def emit(self, event: str, **fields: Any) -> None: ...
 
 
-class NullReporter:
-    def emit(self, event: str, **fields: Any) -> None:
-        return None
-
-
 class RecordingReporter:
     """Keeps every event; used by tests."""
 
