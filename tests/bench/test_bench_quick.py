@@ -8,6 +8,7 @@ import importlib.util
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,8 @@ HAVE_DASK = importlib.util.find_spec("distributed") is not None
 
 
 @pytest.mark.e2e
+@pytest.mark.skipif(shutil.which("parallel") is None,
+                    reason="GNU parallel (the benchmarks' peer) is not installed: scripts/install-test-deps.sh installs it")
 @pytest.mark.timeout(150)
 def test_quick_benchmarks_produce_figures(tmp_path: Path) -> None:
     out = tmp_path / "figures.json"

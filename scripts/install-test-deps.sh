@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs, so that no suite that needs a real part skips:
+#   - prodigy itself (editable) with the test and dask extras;
+#   - the system tools the real-part suites use: GNU parallel (the benchmarks' peer) and Debian's chromium
+#     (the web page tests). These need root and apt-get; without them the suites skip and say why.
+# Safe to run again: it installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python3 -m pip install -q -e '.[test,dask]'
+
+missing=()
+command -v parallel >/dev/null 2>&1 || missing+=(parallel)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v git >/dev/null 2>&1 || missing+=(git)
+if ((${#missing[@]})); then
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "Installing system packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "Not installed (needs root and apt-get): ${missing[*]}; the suites that use them will be skipped." >&2
+  fi
+fi
