@@ -13,15 +13,13 @@ from prodigy.errors import ExitCode
 from prodigy.execution import outcome as o
 from prodigy.execution.context import StepContext
 from prodigy.execution.mapreduce.pool import ItemOutcome, ItemTask, run_item
-from prodigy.execution.mapreduce.workspaces import AgentWorkspaces
-from prodigy.execution.worktree import (
-    GitError,
+from prodigy.git.agents import AgentWorkspaces
+from prodigy.git.command import GitError
+from prodigy.git.merge import merge_into_original
+from prodigy.git.repo import dirty_paths, head_of, merge_in_progress
+from prodigy.git.worktree import (
     SessionWorktree,
     create_session_worktree,
-    dirty_paths,
-    head_of,
-    merge_in_progress,
-    merge_into_original,
     merged_items,
     plan_session_worktree,
     remove_session_worktree,

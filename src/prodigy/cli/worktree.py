@@ -38,7 +38,7 @@ def worktree() -> None:
 def ls(json_output: bool) -> int:
     """List prodigy's worktrees: session, kind, status, branch, unmerged commits, path."""
     from prodigy.cli.render import console, emit_json, table
-    from prodigy.execution.worktree_admin import list_worktrees
+    from prodigy.git.admin import list_worktrees
 
     entries, warnings = list_worktrees()
     if json_output:
@@ -67,7 +67,7 @@ def clean(session_id: str | None, orphaned: bool, dry_run: bool, yes: bool, forc
     """Remove prodigy's worktrees (all, one session's, or only orphaned ones) and their branches."""
     from prodigy.cli.confirm import confirm
     from prodigy.cli.render import console, emit_json
-    from prodigy.execution.worktree_admin import apply_clean, plan_clean
+    from prodigy.git.admin import apply_clean, plan_clean
 
     plan = plan_clean(session_id, orphaned=orphaned, force=force)
     out = console(stderr=json_output)

@@ -1,5 +1,5 @@
 """How worktree isolation shows up in `run` and `resume`: the reporter's worktree events, the merge prompt, and
-the worktree part of the end-of-run summary (isolation.WorktreeReport)."""
+the worktree part of the end-of-run summary (git.WorktreeReport)."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from collections import ChainMap
 from collections.abc import Mapping
 from typing import Any
 
-from prodigy.execution import git
+from prodigy import git
 from prodigy.execution import outcome as o
 from prodigy.execution.context import StepContext
 from prodigy.execution.steps import REGISTRY

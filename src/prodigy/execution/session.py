@@ -3,15 +3,17 @@ the whole execution, run the executor, record the outcome."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prodigy import paths
+from prodigy import git, paths
 from prodigy.errors import ExitCode, UsageError
-from prodigy.execution import environment, isolation
+from prodigy.execution import environment
 from prodigy.execution.context import StepContext
 from prodigy.execution.reporter import Reporter
 from prodigy.execution.signals import StopRequest
@@ -25,7 +27,7 @@ from prodigy.workflow.model import Workflow
 
 if TYPE_CHECKING:
     from prodigy.execution.standard import StandardResult
-    from prodigy.execution.worktree import SessionWorktree
+    from prodigy.git.worktree import SessionWorktree
     from prodigy.state.checkpoints import StandardCheckpoint
 
 
@@ -38,7 +40,7 @@ class RunOptions:
     json_output: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # executor-specific options (max_retries, force ...)
     no_worktree: bool = False
-    worktree: SessionWorktree | None = None  # set by isolation.start / reopen: steps run inside it
+    worktree: SessionWorktree | None = None  # set from git.start / git.reopen: steps run inside it
     confirm: Callable[[str], bool] | None = None  # asks the user a yes/no question (a terminal); None: no prompt
 
     @property
@@ -54,7 +56,7 @@ class StandardRunSummary:
     result: StandardResult
     resumed: bool
     exit_code: int
-    worktree: Any = None  # isolation.WorktreeReport
+    worktree: Any = None  # git.WorktreeReport
 
     @property
     def resume_command(self) -> str | None:
@@ -145,10 +147,11 @@ def run_workflow_file(workflow_path: str, options: RunOptions, stop: StopRequest
     session_id = new_session_id()
     record = new_session_record(session_id, workflow, options)
     with ExecutionLock(session_id, purpose="run"):
-        options = isolation.start(record, options)
+        options = dataclasses.replace(options, worktree=git.start(record, options.run_dir,
+                                                                  disabled=options.no_worktree))
         sessions.save(record)
         reporter.emit("session_started", session_id=session_id, workflow=workflow, run_dir=options.run_dir)
-        isolation.announce(record, options, reporter)
+        git.announce(record, options.worktree, options.run_dir, reporter)
         if workflow.is_mapreduce:
             from prodigy.execution.mapreduce.job import run_new_job
 
@@ -157,4 +160,40 @@ def run_workflow_file(workflow_path: str, options: RunOptions, stop: StopRequest
             checkpoint = fresh_checkpoint(record, workflow)
             summary = execute_standard(workflow, record, checkpoint, options, stop, reporter, resumed=False,
                                        on_line=on_line)
-        return isolation.conclude(summary, workflow, record, options, stop, on_line)
+        return conclude(summary, workflow, record, options, stop, on_line)
+
+
+def reopen(record: SessionRecord, options: RunOptions, reporter: Reporter) -> RunOptions:
+    """A resume continues in the session's worktree, if it had one."""
+    return dataclasses.replace(options, worktree=git.reopen(record, reporter))
+
+
+def conclude(summary: Any, workflow: Workflow, record: SessionRecord, options: RunOptions, stop: StopRequest,
+             on_line: Any = None) -> Any:
+    """Attach the worktree report to a run's summary, merging the session branch back when the run completed
+    and the user said yes (-y, or the prompt)."""
+    report = git.conclude(record, options.worktree, options.run_dir, exit_code=summary.exit_code,
+                          status=getattr(summary, "status", ""), yes=options.yes, confirm=options.confirm,
+                          merge_steps=_merge_steps(workflow, record, options, stop, on_line))
+    return dataclasses.replace(summary, worktree=report)
+
+
+def _merge_steps(workflow: Workflow, record: SessionRecord, options: RunOptions, stop: StopRequest,
+                 on_line: Any) -> git.MergeSteps | None:
+    """The workflow's merge: steps, run in a given directory (the session worktree) with the merge.* variables."""
+    merge = workflow.merge
+    if merge is None:
+        return None
+
+    def run(cwd: Path, merge_variables: dict[str, str]) -> str | None:
+        from prodigy.execution.runner import run_steps
+
+        env = environment.build(workflow, session_id=record.id, run_dir=options.run_dir, profile=options.profile)
+        ctx = dataclasses.replace(step_context(workflow, record.id, options, stop, env, on_line), run_dir=cwd,
+                                  label="merge")
+        if merge.timeout:
+            ctx = dataclasses.replace(ctx, deadline=time.monotonic() + merge.timeout)
+        outcome = run_steps(merge.steps, {**env.variables, **merge_variables}, ctx)
+        return None if outcome.ok else env.masker(outcome.error or outcome.status)
+
+    return run

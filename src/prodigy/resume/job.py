@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from prodigy import git
 from prodigy.errors import NothingToResumeError
-from prodigy.execution import isolation
 from prodigy.execution.mapreduce.job import JobSummary, execute_job, reap_orphans, run_new_job
 from prodigy.execution.reporter import Reporter
-from prodigy.execution.session import RunOptions, check_tools
+from prodigy.execution.session import RunOptions, check_tools, conclude, reopen
 from prodigy.execution.signals import StopRequest
 from prodigy.resume.plan import plan_resume
 from prodigy.resume.resolve import Target
@@ -34,9 +34,9 @@ def resume_job(target: Target, options: RunOptions, stop: StopRequest, reporter:
         job_id = target.job_id or record.job_id
         if job_id is None:  # the run died before its job existed: nothing was done, start the job now
             reporter.emit("note", text=f"Session {record.id} stopped before its job was created; starting it.")
-            options = isolation.reopen(record, options, reporter)
+            options = reopen(record, options, reporter)
             summary = run_new_job(workflow, record, options, stop, reporter, on_line=on_line)
-            return isolation.conclude(summary, workflow, record, options, stop, on_line)
+            return conclude(summary, workflow, record, options, stop, on_line)
         store = open_store(job_id, record.repo)
         store.meta()  # a damaged job.json is a clear error here, not a surprise later
         state = store.load_state()
@@ -56,8 +56,8 @@ def resume_job(target: Target, options: RunOptions, stop: StopRequest, reporter:
                     f"prodigy resume-job {job_id} --force" if resume_plan.dlq and not force else None)
             raise NothingToResumeError(f"Job {job_id} already completed, nothing to resume.", hint=hint)
         reaped = reap_orphans(state)  # first: an item recovered below may still have a command running
-        options = isolation.reopen(record, options, reporter)
-        if isolation.recover_merged(store, state, options, reporter):
+        options = reopen(record, options, reporter)
+        if git.recover_merged(store, state, options.worktree, reporter):
             resume_plan = plan()
         correlation_id = new_correlation_id()
         store.append({"t": "resume", "cid": correlation_id, "force": force, "max_retries": max_retries})
@@ -73,7 +73,7 @@ def resume_job(target: Target, options: RunOptions, stop: StopRequest, reporter:
         summary = execute_job(workflow, record, store, options, stop, reporter, on_line=on_line, resumed=True,
                               plan=resume_plan, dispatch_order=_order(resume_plan, state), reaped=reaped,
                               correlation_id=correlation_id)
-        return isolation.conclude(summary, workflow, record, options, stop, on_line)
+        return conclude(summary, workflow, record, options, stop, on_line)
 
 
 def _order(resume_plan: Any, state: Any) -> list[int] | None:

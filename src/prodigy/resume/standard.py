@@ -5,14 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from prodigy.errors import NothingToResumeError, StateError, WorkflowFileError
-from prodigy.execution import isolation
 from prodigy.execution.reporter import Reporter
 from prodigy.execution.session import (
     RunOptions,
     StandardRunSummary,
     check_tools,
+    conclude,
     execute_standard,
     fresh_checkpoint,
+    reopen,
 )
 from prodigy.execution.signals import StopRequest
 from prodigy.state import sessions
@@ -72,8 +73,8 @@ def resume_standard(record: SessionRecord, options: RunOptions, stop: StopReques
     record.workflow_path, record.workflow_sha256 = str(workflow.path), workflow.sha256
     record.resumes += 1
     sessions.save(record)
-    options = isolation.reopen(record, options, reporter)
+    options = reopen(record, options, reporter)
     reporter.emit("resume_plan", session_id=record.id, start=start, total=len(workflow.steps),
                   done=len(checkpoint.completed), workflow=str(workflow.path))
     summary = execute_standard(workflow, record, checkpoint, options, stop, reporter, resumed=True, on_line=on_line)
-    return isolation.conclude(summary, workflow, record, options, stop, on_line)
+    return conclude(summary, workflow, record, options, stop, on_line)

@@ -11,9 +11,9 @@ from collections import ChainMap
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from prodigy import paths
+from prodigy import git, paths
 from prodigy.errors import ExitCode, ProdigyError, UsageError
-from prodigy.execution import environment, isolation
+from prodigy.execution import environment
 from prodigy.execution import outcome as o
 from prodigy.execution.mapreduce.coordinator import Coordinator, MapRun
 from prodigy.execution.mapreduce.mapvars import MapVariables, counts
@@ -54,7 +54,7 @@ class JobSummary:
     plan: Any = None  # the resume plan, when resumed
     reaped: int = 0
     warnings: list[str] = field(default_factory=list)
-    worktree: Any = None  # isolation.WorktreeReport
+    worktree: Any = None  # git.WorktreeReport
     executor: str = "local"  # where map items ran: local | dask
     scheduler: str | None = None  # the Dask scheduler's address
 
@@ -312,7 +312,7 @@ class _JobRun:
 
     def _agent_workspaces(self) -> Any:
         """Agent worktrees (with a session worktree); leftovers of an interrupted run are removed first."""
-        workspaces = isolation.agent_workspaces(self.options, self.state.job_id)
+        workspaces = git.agent_workspaces(self.options.worktree, self.state.job_id)
         if workspaces is not None:
             removed = workspaces.sweep()
             if removed:

@@ -11,17 +11,16 @@ from typing import Any
 
 from prodigy import paths
 from prodigy.errors import AmbiguousIdError, NotFoundError, StateError
-from prodigy.execution.worktree import (
-    SessionWorktree,
+from prodigy.git.repo import (
     branch_exists,
+    common_dir,
     count_commits,
     current_branch,
     delete_branch,
     dirty_paths,
-    git,
-    remove_session_worktree,
     remove_worktree,
 )
+from prodigy.git.worktree import SessionWorktree, remove_session_worktree
 from prodigy.ids import SESSION_ID_RE
 from prodigy.state import locks, sessions
 from prodigy.state.sessions import RESUMABLE, SessionRecord, now_iso
@@ -110,8 +109,7 @@ def _agent_entry(session_id: str, folder: Path, record: SessionRecord | None) ->
 
 def _repo_of(folder: Path) -> Path | None:
     """The main checkout a linked worktree belongs to (the parent of the common .git folder)."""
-    result = git(["rev-parse", "--path-format=absolute", "--git-common-dir"], folder)
-    common = Path(result.out.strip()) if result.ok and result.out.strip() else None
+    common = common_dir(folder)
     return common.parent if common is not None and common.name == ".git" else None
 
 

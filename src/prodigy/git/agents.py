@@ -1,4 +1,4 @@
-"""Map agents in their own git worktrees: the pool's `workspaces` hook.
+"""Map agents in their own git worktrees: the pool's `workspaces` hook (execution/mapreduce/pool.py::Workspaces).
 
 Each item runs in a worktree branched from the session worktree's HEAD when it is dispatched. When it ends, its
 commits are merged into the session branch (one merge at a time) *before* its outcome goes back to the
@@ -14,21 +14,20 @@ from pathlib import Path
 from typing import Any
 
 from prodigy.execution import outcome as o
-from prodigy.execution.worktree import (
-    GIT_LOCK,
-    MERGE_SUBJECT,
-    GitError,
-    SessionWorktree,
+from prodigy.git.command import GIT_LOCK, GitError
+from prodigy.git.repo import (
     abort_merge,
+    add_worktree,
     branches,
     count_commits,
     delete_branch,
     dirty_paths,
-    git,
     head_of,
     merge,
+    prune_worktrees,
     remove_worktree,
 )
+from prodigy.git.worktree import MERGE_SUBJECT, SessionWorktree
 
 UNCOMMITTED_NAMED = 10  # items named in the "left uncommitted changes" warning
 
@@ -58,7 +57,7 @@ class AgentWorkspaces:
                 self._warn(remove_worktree(repo, child))
             for branch in branches(repo, f"{self.session.branch}-item_*"):
                 self._warn(delete_branch(repo, branch))
-            git(["worktree", "prune"], repo)
+            prune_worktrees(repo)
         return len(leftovers)
 
     # -- the hook (called on worker threads)
@@ -69,7 +68,7 @@ class AgentWorkspaces:
             if path.exists():  # a leftover of an earlier attempt whose removal failed
                 self._warn(remove_worktree(self.session.path, path))
             base = head_of(self.session.path)
-            result = git(["worktree", "add", "-q", "-B", branch, str(path), base or "HEAD"], self.session.path)
+            result = add_worktree(self.session.path, path, branch, base or "HEAD", reset=True)
         if base is None or not result.ok:
             raise GitError(f"could not create the worktree of item_{index} at {path}: {result.message}")
         with self._lock:
