@@ -345,7 +345,7 @@ def test_braced_and_bare_paths_are_the_same() -> None:
     assert evaluate(parse("${item-count}"), {"item-count": 3}) == 3
 
 
-def test_keywords_are_lowercase_only_and_words_after_dots_are_fields() -> None:
+def test_words_after_dots_are_fields() -> None:
     assert evaluate(parse("x.in"), {"x": {"in": 1}}) == 1
     assert evaluate(parse("x.true"), {"x": {"true": 2}}) == 2
     assert evaluate(parse("length"), {"length": 9}) == 9  # a function name without '(' is a field
@@ -401,11 +401,17 @@ def test_truthy_values(value: Any) -> None:
         ("a == 1 b", 8, "expected an operator before 'b'"),
         ("a == 1 'x'", 8, "expected an operator before 'x'"),
         ("a == b == c", 8, "comparisons cannot be chained"),
-        ("a AND b", 3, "operators are lowercase"),
+        ("a AND", 6, "expected a value after 'AND'"),
+        ("contains(a) && b", 11, "contains() takes two arguments"),
+        ("starts_with(a, 'x', 'y')", 19, "takes two arguments"),
+        ("matches(p, '(bad')", 12, "invalid regular expression"),
+        ("${a.exit_code != 0", 1, "expected '}'"),
         (
             "frob(x) && y",
             1,
-            "unknown function 'frob' (known functions: is_empty, is_not_null, is_null, len, length)",
+            "unknown function 'frob' (known functions: contains, ends_with, is_array, is_bool, is_empty, "
+            "is_not_empty, is_not_null, is_null, is_number, is_object, is_string, len, length, matches, "
+            "starts_with)",
         ),
         ("x && len()", 10, "len() takes exactly one argument"),
         ("path matches '(unclosed'", 14, "invalid regular expression"),
@@ -679,3 +685,86 @@ def test_filter_over_100k_items_is_fast() -> None:
         1 for i in range(100_000) if (i % 3 == 0 and i % 10 > 5) or (i % 3 != 1 and i % 7 != 0)
     )
     assert elapsed < 1.0
+
+
+# --- the documented additions (docs/mapreduce/work-distribution/filtering-sorting.md) -------------
+
+
+@pytest.mark.parametrize(
+    ("text", "data", "expected"),
+    [
+        ("severity == 'high' AND priority > 5", {"severity": "high", "priority": 6}, True),
+        ("severity == 'high' AND priority > 5", {"severity": "high", "priority": 5}, False),
+        ("severity == 'high' OR severity == 'critical'", {"severity": "critical"}, True),
+        ("NOT (status == 'archived')", {"status": "active"}, True),
+        ("a Or b", {"a": False, "b": True}, True),
+        ("x IN ['a', 'b']", {"x": "b"}, True),
+        ("x Not In ['a', 'b']", {"x": "c"}, True),
+        ("contains(name, 'test')", {"name": "a test file"}, True),
+        ("contains(tags, 'x')", {"tags": ["x", "y"]}, True),
+        ("starts_with(path, '/usr')", {"path": "/usr/bin"}, True),
+        ("ends_with(filename, '.rs')", {"filename": "main.py"}, False),
+        ("matches(email, '^[a-z]+@[a-z]+\\.[a-z]{2,}$')", {"email": "ab@cd.io"}, True),
+        ("matches(path, '\\.rs$') && has_issues == true", {"path": "a.rs", "has_issues": True}, True),
+        ("is_number(score) && score > 50", {"score": 60}, True),
+        ("is_number(score)", {"score": "60"}, False),  # a numeric string is a string
+        ("is_string(name)", {"name": "x"}, True),
+        ("is_bool(active)", {"active": False}, True),
+        ("is_bool(active)", {"active": "false"}, False),
+        ("is_array(tags)", {"tags": []}, True),
+        ("is_object(metadata)", {"metadata": {}}, True),
+        ("is_object(metadata)", {"metadata": []}, False),
+        ("is_not_null(required_field)", {"required_field": 0}, True),
+        ("!is_null(optional_field)", {}, False),
+        ("length(tags) == 3", {"tags": [1, 2, 3]}, True),
+        ("unified_score.final_score >= 5 && debt_type.category == 'complexity'",
+         {"unified_score": {"final_score": 7}, "debt_type": {"category": "complexity"}}, True),
+        ("location.coordinates.lat > 40.0", {"location": {"coordinates": {"lat": 41.5}}}, True),
+    ],
+)
+def test_documented_filter_forms(text: str, data: dict[str, Any], expected: bool) -> None:
+    assert compile_predicate(text, kind="filter")(data) is expected
+
+
+def test_function_forms_mean_the_same_as_the_word_operators() -> None:
+    assert parse("contains(a, 'x')") == parse("a contains 'x'")
+    assert parse("matches(a, 'x$')") == parse("a matches 'x$'")
+    assert parse("a AND b OR NOT c") == parse("a and b or not c")
+
+
+@pytest.mark.parametrize(
+    ("text", "variables", "expected"),
+    [
+        # book/src/advanced/step-identification.md: the whole condition inside ${...}, hyphenated ids
+        ("${unit-tests.exit_code != 0}", {"unit-tests.exit_code": 1}, True),
+        ("${unit-tests.exit_code != 0}", {"unit-tests.exit_code": 0}, False),
+        ("${clippy-check.exit_code == 0 && format-check.exit_code == 0}",
+         {"clippy-check.exit_code": 0, "format-check.exit_code": 0}, True),
+        ("${clippy-check.exit_code == 0 && format-check.exit_code == 0}",
+         {"clippy-check.exit_code": 0, "format-check.exit_code": 2}, False),
+        ("${tests_passed} && ${coverage_percent} >= 80", {"tests_passed": True, "coverage_percent": 85}, True),
+        ("${build.exit_code} != 0", {"build.exit_code": 0}, False),
+        ("!${x.success}", {"x.success": False}, True),
+    ],
+)
+def test_when_conditions_from_the_book(text: str, variables: dict[str, Any], expected: bool) -> None:
+    assert compile_predicate(text, kind="when")(variables) is expected
+
+
+def test_hyphenated_names_are_one_field_because_there_is_no_minus() -> None:
+    assert paths(parse("format-check.exit_code == 0")) == [("format-check", "exit_code")]
+    assert evaluate(parse("x > -1"), {"x": 0}) is True
+
+
+def test_multi_key_sort_with_nulls_from_the_page() -> None:
+    from prodigy.workflow.expr import parse_sort, sort_items
+
+    keys = parse_sort("File.score DESC NULLS LAST, Function.unified_score.final_score DESC NULLS LAST")
+    items = [{"Function": {"unified_score": {"final_score": 3}}}, {"File": {"score": 9}},
+             {"File": {"score": 4}}, {"Function": {"unified_score": {"final_score": 8}}}, {}]
+    ordered = sort_items(items, keys)
+    assert ordered[:2] == [{"File": {"score": 9}}, {"File": {"score": 4}}]
+    assert ordered[2:4] == [{"Function": {"unified_score": {"final_score": 8}}},
+                            {"Function": {"unified_score": {"final_score": 3}}}]
+    assert ordered[4] == {}
+    assert sort_items([{"s": None}, {"s": 1}], parse_sort("s DESC NULLS FIRST")) == [{"s": None}, {"s": 1}]

@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from prodigy.workflow.expr_syntax import (
-    _KEYWORDS,
     And,
     Call,
     Compare,
@@ -27,6 +26,7 @@ from prodigy.workflow.expr_values import _FUNCTIONS, _text
 
 _COMPARISON_OPS = {"==": "==", "=": "==", "!=": "!=", ">": ">", "<": "<", ">=": ">=", "<=": "<="}
 _COMPARISON_WORDS = frozenset({"contains", "starts_with", "ends_with", "matches", "in"})
+_TWO_ARG_FUNCTIONS = frozenset({"contains", "starts_with", "ends_with", "matches"})
 _MAX_DEPTH = 64  # deeper nesting is an error rather than a RecursionError
 
 
@@ -126,8 +126,11 @@ class _Parser:
             if self.at("op", "(") and len(tok.value) == 1:
                 return self.call(tok)
             return Var(tok.value)
-        if self.at("op", "("):
+        if self.at("op", "(", "${"):
             return self.group()
+        if tok.kind == "kw" and tok.value in _TWO_ARG_FUNCTIONS and self.tokens[self.i + 1].value == "(" \
+                and self.tokens[self.i + 1].kind == "op":
+            return self.two_arg_call()
         if self.at("op", "["):
             return self.list_()
         raise self.missing_operand()
@@ -136,8 +139,26 @@ class _Parser:
         open_ = self.advance()
         with self.nested():
             inner = self.or_()
-        self.close(")", open_)
+        self.close("}" if open_.value == "${" else ")", open_)
         return inner
+
+    def two_arg_call(self) -> Expr:
+        """`contains(name, 'test')`: the function form of the word operators."""
+        name_tok = self.advance()
+        open_ = self.advance()
+        with self.nested():
+            left = self.or_()
+            if not self.at("op", ","):
+                raise _Fail(f"{name_tok.value}() takes two arguments: {name_tok.value}(value, other)", self.tok.pos)
+            self.advance()
+            right_tok = self.tok
+            right = self.or_()
+        if self.at("op", ","):
+            raise _Fail(f"{name_tok.value}() takes two arguments", self.tok.pos)
+        self.close(")", open_)
+        if name_tok.value == "matches" and isinstance(right, Const):
+            _check_regex(right.value, right_tok.pos)
+        return Compare(name_tok.value, left, right)
 
     def list_(self) -> Expr:
         open_ = self.advance()
@@ -154,7 +175,7 @@ class _Parser:
     def call(self, name_tok: _Token) -> Expr:
         name = name_tok.value[0]
         if name not in _FUNCTIONS:
-            known = ", ".join(sorted(_FUNCTIONS))
+            known = ", ".join(sorted({*_FUNCTIONS, *_TWO_ARG_FUNCTIONS}))
             raise _Fail(f"unknown function '{name}' (known functions: {known})", name_tok.pos)
         open_ = self.advance()
         if self.at("op", ")"):
@@ -171,6 +192,8 @@ class _Parser:
             self.advance()
             return
         if self.tok.kind == "eof":
+            if open_.value == "${":
+                raise _Fail("expected '}' to close this '${'", open_.pos)
             raise _Fail(f"unclosed '{open_.value}'", open_.pos)
         raise _Fail(
             f"expected '{closer}' to close the '{open_.value}' at column {open_.pos + 1}, "
@@ -189,9 +212,6 @@ class _Parser:
         tok = self.tok
         if tok.kind == "op" and tok.value == ")":
             return _Fail("unmatched ')'", tok.pos)
-        word = self.text[tok.pos : tok.end]
-        if tok.kind == "path" and word.lower() in _KEYWORDS:
-            return _Fail(f"unexpected '{word}' (operators are lowercase: '{word.lower()}')", tok.pos)
         if tok.kind in ("path", "str", "num", "lit"):
             return _Fail(f"expected an operator before {self.show(tok)}", tok.pos)
         return _Fail(f"unexpected {self.show(tok)} after a complete expression", tok.pos)

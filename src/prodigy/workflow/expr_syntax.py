@@ -116,9 +116,10 @@ _KEYWORDS = frozenset({"and", "or", "not", "in", "contains", "starts_with", "end
 _WORD_LITERALS: dict[str, Any] = {"true": True, "false": False, "null": None, "none": None}
 _OPERATORS = ("==", "!=", ">=", "<=", "&&", "||", "=", ">", "<", "!", "(", ")", "[", "]", ",")
 _NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_IDENT = re.compile(r"[^\W0-9]\w*")
-_BARE_SEGMENT = re.compile(r"\w+")
-_BRACED_SEGMENT = re.compile(r"[^.\[\]{}\s'\"\0]+")
+# Names may carry inner hyphens (step ids such as `unit-tests.exit_code`); there is no minus operator.
+_IDENT = re.compile(r"[^\W0-9]\w*(?:-\w+)*")
+_BARE_SEGMENT = re.compile(r"\w+(?:-\w+)*")
+_BRACED_SEGMENT = re.compile(r"[^.\[\]{}\s'\"\0=!<>&|(),]+")
 _INDEX = re.compile(r"\[\s*(-?[0-9]+)\s*\]")
 _SPACES = re.compile(r"\s*")
 _INTEGER = re.compile(r"-?[0-9]{1,18}")  # longer digit runs stay string keys
@@ -128,6 +129,7 @@ _ESCAPES = {"\\": "\\", "'": "'", '"': '"', "n": "\n", "t": "\t"}
 def _tokenize(text: str) -> list[_Token]:
     tokens: list[_Token] = []
     i, n = 0, len(text)
+    groups = 0  # open `${ ... }` groups: `${a.exit_code != 0}` is the expression in parentheses
     while i < n:
         c = text[i]
         if c.isspace():
@@ -137,8 +139,15 @@ def _tokenize(text: str) -> list[_Token]:
             value, end = _scan_string(text, i)
             tokens.append(_Token("str", value, i, end))
         elif text.startswith("${", i):
-            path, end = _scan_braced_path(text, i)
-            tokens.append(_Token("path", path, i, end))
+            braced = _try_braced_path(text, i)
+            if braced is None:  # not `${path}`: a whole expression inside `${...}`
+                groups += 1
+                tokens.append(_Token("op", "${", i, i + 2))
+            else:
+                tokens.append(_Token("path", braced[0], i, braced[1]))
+        elif c == "}" and groups:
+            groups -= 1
+            tokens.append(_Token("op", "}", i, i + 1))
         elif m := _NUMBER.match(text, i):
             tokens.append(_Token("num", _to_number(m.group(), i), i, m.end()))
         elif m := _IDENT.match(text, i):
@@ -181,12 +190,23 @@ def _to_number(literal: str, pos: int) -> int | float:
 
 def _word_token(text: str, match: re.Match[str]) -> _Token:
     word = match.group()
-    if word in _KEYWORDS:
-        return _Token("kw", word, match.start(), match.end())
+    if word.lower() in _KEYWORDS:  # AND, Or, NOT ...: operators are words in any case
+        return _Token("kw", word.lower(), match.start(), match.end())
     if word.lower() in _WORD_LITERALS:
         return _Token("lit", _WORD_LITERALS[word.lower()], match.start(), match.end())
     path, end = _scan_path_tail(text, match.end(), [word], _BARE_SEGMENT)
     return _Token("path", path, match.start(), end)
+
+
+def _try_braced_path(text: str, start: int) -> tuple[DataPath, int] | None:
+    """`${path}` as one path token, or None when what follows `${` is not a path closed by `}`."""
+    try:
+        return _scan_braced_path(text, start)
+    except _Fail:
+        i = _SPACES.match(text, start + 2).end()
+        if i >= len(text) or text[i] == "}":
+            raise  # `${` at the end or `${}`: the plain error is clearer
+        return None
 
 
 def _scan_braced_path(text: str, start: int) -> tuple[DataPath, int]:

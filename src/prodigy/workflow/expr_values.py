@@ -138,10 +138,21 @@ def _length(value: Any) -> int | None:
     return len(value) if isinstance(value, (str, list, tuple, Mapping)) else None
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# Type checks test the value's JSON type: the string "5" is a string, not a number.
 _FUNCTIONS: dict[str, Callable[[Any], Any]] = dict(
     is_null=lambda v: v is None,
     is_not_null=lambda v: v is not None,
     is_empty=_is_empty,
+    is_not_empty=lambda v: not _is_empty(v),
+    is_number=_is_number,
+    is_string=lambda v: isinstance(v, str),
+    is_bool=lambda v: isinstance(v, bool),
+    is_array=lambda v: isinstance(v, (list, tuple)),
+    is_object=lambda v: isinstance(v, Mapping),
     length=_length,
     len=_length,
 )
