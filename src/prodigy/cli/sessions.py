@@ -124,6 +124,7 @@ def _render_detail(detail: Any) -> None:
     holder = detail.lock_holder
     fields([
         ("Session", rec["id"]), ("Kind", rec["kind"]), ("Workflow", f"{rec['workflow_name']} ({rec['workflow_path']})"),
+        ("Input", ((rec.get("extra") or {}).get("inputs") or {}).get("label")),
         ("Status", state), ("Phase", rec.get("phase")), ("Progress", _progress(rec.get("progress") or {})),
         ("Run dir", rec.get("run_dir")), ("Created", f"{rec['created_at']} ({fmt_age(detail.age_seconds)} ago)"),
         ("Updated", rec.get("updated_at")), ("Finished", rec.get("finished_at")),

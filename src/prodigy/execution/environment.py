@@ -27,8 +27,9 @@ class RunEnvironment:
 
 
 def build(workflow: Workflow, *, session_id: str, run_dir: Path, profile: str | None = None,
-          extra: dict[str, str] | None = None) -> RunEnvironment:
-    base = dict(os.environ)
+          extra: dict[str, str] | None = None, inputs: dict[str, str] | None = None) -> RunEnvironment:
+    """`inputs` are a run's own values (`--args`/`--map`: ARG, FILE ...): variables, and exported to commands."""
+    base = {**os.environ, **(inputs or {})}
     declared: dict[str, EnvVar] = {}
     for name in workflow.env_files:
         declared.update(_read_env_file(run_dir, name))
@@ -44,10 +45,10 @@ def build(workflow: Workflow, *, session_id: str, run_dir: Path, profile: str | 
         resolved[key] = value
         if env_var.secret:
             secrets.append(value)
-    process_env = {**base, **resolved, "PRODIGY_AUTOMATION": "true", "PRODIGY_SESSION_ID": session_id,
-                   **(extra or {})}
+    process_env = {**base, **resolved, **(inputs or {}), "PRODIGY_AUTOMATION": "true",
+                   "PRODIGY_SESSION_ID": session_id, **(extra or {})}
     # ${env.NAME} reads the environment commands run with.
-    variables: dict[str, Any] = {**resolved, "env": process_env}
+    variables: dict[str, Any] = {**resolved, **(inputs or {}), "env": process_env}
     return RunEnvironment(process_env=process_env, variables=variables, masker=Masker(secrets))
 
 

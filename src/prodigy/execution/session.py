@@ -42,6 +42,8 @@ class RunOptions:
     no_worktree: bool = False
     worktree: SessionWorktree | None = None  # set from git.start / git.reopen: steps run inside it
     confirm: Callable[[str], bool] | None = None  # asks the user a yes/no question (a terminal); None: no prompt
+    inputs: dict[str, str] = field(default_factory=dict)  # this run's own values (--args, --map): ARG, FILE ...
+    input_label: str | None = None  # how the summary names this run's input ("ARG=42", "specs/65-x.md")
 
     @property
     def exec_dir(self) -> Path:
@@ -70,7 +72,9 @@ def new_session_record(session_id: str, workflow: Workflow, options: RunOptions)
         id=session_id, kind="mapreduce" if workflow.is_mapreduce else "workflow", status="running",
         workflow_path=str(workflow.path), workflow_sha256=workflow.sha256, workflow_name=workflow.name,
         run_dir=str(options.run_dir), repo=paths.repo_name(options.run_dir),
-        extra={"profile": options.profile} if options.profile else {},
+        extra={**({"profile": options.profile} if options.profile else {}),
+               **({"inputs": {"label": options.input_label, "variables": dict(options.inputs)}}
+                  if options.inputs else {})},
     )
 
 
@@ -97,7 +101,8 @@ def execute_standard(workflow: Workflow, record: SessionRecord, checkpoint: Stan
     from prodigy.execution.standard import run_standard
     from prodigy.state import checkpoints
 
-    env = environment.build(workflow, session_id=record.id, run_dir=options.run_dir, profile=options.profile)
+    env = environment.build(workflow, session_id=record.id, run_dir=options.run_dir, profile=options.profile,
+                            inputs=options.inputs)
     ctx = step_context(workflow, record.id, options, stop, env, on_line)
     record.status, record.error, record.finished_at = "running", None, None
     record.progress = {"done": len(checkpoint.completed), "total": len(workflow.steps)}
@@ -138,7 +143,20 @@ def run_workflow_file(workflow_path: str, options: RunOptions, stop: StopRequest
     """`prodigy run`: load and check the workflow, create the session, execute it under its lock."""
     if not options.run_dir.is_dir():
         raise UsageError(f"Run directory does not exist: {options.run_dir}")
-    workflow = load_workflow(workflow_path)
+    return run_workflow(load_workflow(workflow_path), options, stop, reporter, on_line=on_line)
+
+
+def recorded_inputs(record: SessionRecord) -> dict[str, str]:
+    """The run's own values (--args/--map) a session started with; a resume runs with the same ones."""
+    data = record.extra.get("inputs") or {}
+    return {str(k): str(v) for k, v in (data.get("variables") or {}).items()}
+
+
+def run_workflow(workflow: Workflow, options: RunOptions, stop: StopRequest, reporter: Reporter,
+                 on_line: Any = None) -> Any:
+    """Create a session for a loaded workflow and execute it under its lock (run, exec, batch, --args ...)."""
+    if not options.run_dir.is_dir():
+        raise UsageError(f"Run directory does not exist: {options.run_dir}")
     check_tools(workflow)
     environment.check_profile(workflow, options.profile)  # before a session exists that could not run
     if not workflow.is_mapreduce and options.extra.get("executor", {}).get("kind", "local") != "local":
@@ -188,7 +206,8 @@ def _merge_steps(workflow: Workflow, record: SessionRecord, options: RunOptions,
     def run(cwd: Path, merge_variables: dict[str, str]) -> str | None:
         from prodigy.execution.runner import run_steps
 
-        env = environment.build(workflow, session_id=record.id, run_dir=options.run_dir, profile=options.profile)
+        env = environment.build(workflow, session_id=record.id, run_dir=options.run_dir, profile=options.profile,
+                                inputs=options.inputs)
         ctx = dataclasses.replace(step_context(workflow, record.id, options, stop, env, on_line), run_dir=cwd,
                                   label="merge")
         if merge.timeout:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from prodigy import git
 from prodigy.errors import NothingToResumeError
 from prodigy.execution.mapreduce.job import JobSummary, execute_job, reap_orphans, run_new_job
 from prodigy.execution.reporter import Reporter
-from prodigy.execution.session import RunOptions, check_tools, conclude, reopen
+from prodigy.execution.session import RunOptions, check_tools, conclude, recorded_inputs, reopen
 from prodigy.execution.signals import StopRequest
 from prodigy.resume.plan import plan_resume
 from prodigy.resume.resolve import Target
@@ -29,6 +30,7 @@ def resume_job(target: Target, options: RunOptions, stop: StopRequest, reporter:
         record = sessions.load(target.session.id)  # re-read under the lock
         if record.status == "cancelled":
             raise NothingToResumeError(f"Session {record.id} was cancelled and cannot be resumed.")
+        options = replace(options, inputs=recorded_inputs(record))
         workflow = load_recorded_workflow(record, workflow_override, reporter, announce_change=False)
         check_tools(workflow)
         job_id = target.job_id or record.job_id

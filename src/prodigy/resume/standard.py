@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from prodigy.errors import NothingToResumeError, StateError, WorkflowFileError
@@ -13,6 +14,7 @@ from prodigy.execution.session import (
     conclude,
     execute_standard,
     fresh_checkpoint,
+    recorded_inputs,
     reopen,
 )
 from prodigy.execution.signals import StopRequest
@@ -56,6 +58,7 @@ def resume_standard(record: SessionRecord, options: RunOptions, stop: StopReques
                     workflow_override: str | None = None, on_line=None) -> StandardRunSummary:
     """Continue a standard session. The caller holds the session's execution lock."""
     refuse_if_finished(record)
+    options = replace(options, inputs=recorded_inputs(record))
     workflow = load_recorded_workflow(record, workflow_override, reporter)
     check_tools(workflow)
     from prodigy.state import checkpoints  # standard sessions only

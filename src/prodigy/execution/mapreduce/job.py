@@ -134,7 +134,7 @@ def execute_job(workflow: Workflow, record: SessionRecord, store: JobStore, opti
     assert state is not None
     meta_repo = record.repo or paths.repo_name(options.run_dir)
     env = environment.build(workflow, session_id=record.id, run_dir=options.run_dir, profile=options.profile,
-                            extra={"PRODIGY_JOB_ID": state.job_id})
+                            extra={"PRODIGY_JOB_ID": state.job_id}, inputs=options.inputs)
     events = EventLog(paths.events_file(meta_repo, state.job_id), session_id=record.id, job_id=state.job_id,
                       correlation_id=correlation_id or new_correlation_id(), mask=env.masker)
     ctx = step_context(workflow, record.id, options, stop, env, on_line)

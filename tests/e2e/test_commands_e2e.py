@@ -1,0 +1,81 @@
+"""End to end through the installed CLI: run --args/--map/-n/--dry-run (more commands below as they come)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from support import ANY_SESSION_RE
+
+pytestmark = pytest.mark.e2e
+
+LEDGER_STEP = '- shell: echo "ARG=$ARG FILE=${FILE:-} PATH=${FILE_PATH:-} ITER=${ITERATION:-}" >> ledger\n'
+
+
+def _ledger(folder: Path) -> list[str]:
+    path = folder / "ledger"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def _sessions(prodigy, cwd: Path) -> list[dict]:
+    code, out, err = prodigy("sessions", "list", "--json", cwd=cwd)
+    assert code == 0, err
+    return json.loads(out)["sessions"]
+
+
+def test_run_args_gives_one_session_per_value(work: Path, write_workflow, prodigy) -> None:
+    write_workflow(LEDGER_STEP)
+    code, out, err = prodigy("run", "workflow.yml", "--args", "41", "--args", "42", cwd=work)
+    assert code == 0, err
+    assert _ledger(work) == ["ARG=41 FILE= PATH= ITER=", "ARG=42 FILE= PATH= ITER="]
+    listed = _sessions(prodigy, work)
+    assert len(listed) == 2 and all(s["status"] == "completed" for s in listed)
+    assert set(ANY_SESSION_RE.findall(out.split("2 run(s)")[1])) == {s["id"] for s in listed}
+
+
+def test_run_map_over_three_spec_files(work: Path, write_workflow, prodigy) -> None:
+    write_workflow(LEDGER_STEP)
+    (work / "specs").mkdir()
+    for name in ("65-foo.md", "66-bar.md", "67-baz.md"):
+        (work / "specs" / name).write_text("spec\n")
+    code, out, err = prodigy("run", "workflow.yml", "--map", "specs/*.md", "--json", cwd=work)
+    assert code == 0, err
+    data = json.loads(out)
+    assert [r["input"] for r in data["runs"]] == ["specs/65-foo.md", "specs/66-bar.md", "specs/67-baz.md"]
+    assert _ledger(work) == [f"ARG={n} FILE={n}-{w}.md PATH=specs/{n}-{w}.md ITER="
+                             for n, w in (("65", "foo"), ("66", "bar"), ("67", "baz"))]
+    assert len(_sessions(prodigy, work)) == 3
+
+
+def test_dry_run_creates_nothing(work: Path, write_workflow, prodigy, prodigy_home: Path, git_repo: Path) -> None:
+    write_workflow("""
+        - shell: echo changed > file.txt && git add file.txt && git commit -qm change
+        - claude: "/implement ${ARG}"
+    """)
+    code, out, err = prodigy("run", "workflow.yml", "--args", "5", "--dry-run", cwd=git_repo)
+    assert code == 0, err
+    assert "[DRY RUN] Would execute: claude: /implement 5" in out and "Nothing was run." in out
+    assert not prodigy_home.exists()
+    assert not (git_repo / "file.txt").exists()
+    worktrees = subprocess.run(["git", "worktree", "list"], cwd=git_repo, capture_output=True, text=True).stdout
+    assert len(worktrees.splitlines()) == 1
+
+
+def test_iterations_stop_when_one_makes_no_commits(write_workflow, prodigy, git_repo: Path) -> None:
+    write_workflow("""
+        - shell: |
+            n=$(cat count 2>/dev/null || echo 0)
+            if [ "$n" -lt 2 ]; then echo $((n+1)) > count; git add count; git commit -qm "iteration ${ITERATION}"; fi
+    """)
+    subprocess.run(["git", "add", "workflow.yml"], cwd=git_repo, check=True)
+    subprocess.run(["git", "commit", "-qm", "workflow"], cwd=git_repo, check=True)
+    code, out, err = prodigy("run", "workflow.yml", "-n", "5", "-y", cwd=git_repo)
+    assert code == 0, err
+    assert "Stopping after iteration 3 of 5: it made no commits." in out
+    assert "3 run(s): 3 completed" in out
+    log = subprocess.run(["git", "log", "--format=%s"], cwd=git_repo, capture_output=True, text=True).stdout
+    assert log.splitlines()[:2] == ["iteration 2", "iteration 1"]
+    assert (git_repo / "count").read_text().strip() == "2"
