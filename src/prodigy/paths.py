@@ -88,6 +88,11 @@ def crash_logs_dir() -> Path:
     return logs_dir() / "crashes"
 
 
+def generated_dir() -> Path:
+    """Workflows that `prodigy exec` and `prodigy batch` generate (kept: their sessions resume from them)."""
+    return home() / "generated"
+
+
 def worktrees_dir(repo: str) -> Path:
     return home() / "worktrees" / _REPO_SAFE.sub("_", repo)
 

@@ -79,3 +79,30 @@ def test_iterations_stop_when_one_makes_no_commits(write_workflow, prodigy, git_
     log = subprocess.run(["git", "log", "--format=%s"], cwd=git_repo, capture_output=True, text=True).stdout
     assert log.splitlines()[:2] == ["iteration 2", "iteration 1"]
     assert (git_repo / "count").read_text().strip() == "2"
+
+
+# ---------------------------------------------------------------- exec and batch
+
+
+def test_exec_is_a_recorded_resumable_session(work: Path, prodigy) -> None:
+    code, out, _ = prodigy("exec", "shell: echo attempt >> ledger; test -f fixed", "--retry", "2", cwd=work)
+    assert code == 1 and _ledger(work) == ["attempt", "attempt"]
+    session_id = ANY_SESSION_RE.search(out.splitlines()[0]).group(0)
+    (work / "fixed").touch()
+    code, out, err = prodigy("resume", session_id, cwd=work)
+    assert code == 0, err
+    assert _ledger(work) == ["attempt", "attempt", "attempt"]
+    assert [s["status"] for s in _sessions(prodigy, work)] == ["completed"]
+
+
+def test_batch_over_three_files_runs_three_items(work: Path, prodigy) -> None:
+    for rel in ("one.txt", "docs/two.txt", "docs/deep/three.txt"):
+        (work / rel).parent.mkdir(parents=True, exist_ok=True)
+        (work / rel).write_text(rel + "\n")
+    code, out, err = prodigy("batch", "*.txt", "--command", "shell: echo ${item} >> ledger", "--json", cwd=work)
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["items"] == {**data["items"], "total": 3, "successful": 3, "failed": 0}
+    assert sorted(_ledger(work)) == ["docs/deep/three.txt", "docs/two.txt", "one.txt"]
+    code, out, _ = prodigy("events", "ls", data["job_id"], "--type", "item_completed", "--json", cwd=work)
+    assert code == 0 and json.loads(out)["count"] == 3

@@ -15,6 +15,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("prodigy.cli.run", "run", "Run a workflow file (standard or MapReduce)."),
     "resume": ("prodigy.cli.resume", "resume", "Resume an interrupted or failed session or job."),
     "resume-job": ("prodigy.cli.resume", "resume_job", "Resume a MapReduce job by its job id."),
+    "exec": ("prodigy.cli.exec_cmd", "exec_", "Run one command as a one-step workflow (recorded, resumable)."),
+    "batch": ("prodigy.cli.batch", "batch", "Run a command once per matching file, in parallel (MapReduce)."),
     "validate": ("prodigy.cli.validate", "validate", "Check a workflow file without running it."),
     "sessions": ("prodigy.cli.sessions", "sessions", "List, show and clean sessions."),
     "dlq": ("prodigy.cli.dlq", "dlq", "Inspect and retry failed MapReduce items (dead-letter queue)."),

@@ -14,7 +14,7 @@ from prodigy import paths
 from prodigy.errors import LockHeldError, NotFoundError, StateError
 from prodigy.execution.mapreduce.mapvars import counts
 from prodigy.resume.resolve import Target
-from prodigy.state import checkpoints, cleanup, locks, sessions
+from prodigy.state import checkpoints, cleanup, generated, locks, sessions
 from prodigy.state.jobs import find_job_folder
 from prodigy.state.sessions import RESUMABLE, SessionRecord
 from prodigy.views.common import age_seconds, job_ref, load_job
@@ -235,6 +235,7 @@ def session_paths(record: SessionRecord) -> list[Path]:
             pass
         if repo:
             found.append(paths.events_file(repo, record.job_id).parent)
+    found += generated.files_of(record.workflow_path)  # the workflow `exec`/`batch` wrote for it
     found += [paths.lock_info_file(record.id), paths.session_file(record.id), paths.lock_file(record.id)]
     return found
 
