@@ -162,7 +162,7 @@ def _one(workflow: Workflow, run_input: RunInput | None, options: RunOptions, st
 
 
 def _head(run_dir: Path) -> str | None:
-    from prodigy.execution import git
+    from prodigy import git
 
     return git.head(run_dir)
 
