@@ -347,7 +347,8 @@ def check_complex_build_pipeline(box: Sandbox) -> None:
 def check_mapreduce_json_input(box: Sandbox) -> None:
     path = REAL / "mapreduce-json-input.yml"
     run = box.real("mapreduce-json-input.yml")
-    assert run.code == 2 and f"{path}:30:46: invalid YAML: mapping values are not allowed here" in run.err, run
+    assert run.code == 2 and f"{path}:30:46: invalid YAML: an unquoted ': ' inside a value" in run.err, run
+    assert "mapping values are not allowed here" in run.err, run
     assert "Quote the whole command" in run.err and not (box.home / "sessions").exists(), run
     # Quoted as the hint says, the file runs.
     copy = box.variant("mapreduce-json-input.yml", (

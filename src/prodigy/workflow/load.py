@@ -90,7 +90,7 @@ def check_workflow(path: str | Path) -> LoadResult:
     path = Path(os.path.abspath(Path(path).expanduser()))
     text = read_workflow_text(path)
     data = parse_text(text, path)
-    ctx = _Ctx(path)
+    ctx = _Ctx(path, text)
     sha = hashlib.sha256(text.encode()).hexdigest()
     workflow = _build(data, path, sha, ctx)
     return LoadResult(workflow, tuple(ctx.problems))

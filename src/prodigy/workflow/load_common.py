@@ -61,9 +61,10 @@ class Problem:
 
 
 class _Ctx:
-    def __init__(self, file: Path) -> None:
+    def __init__(self, file: Path, text: str = "") -> None:
         self.file = str(file)
         self.problems: list[Problem] = []
+        self.lines = text.splitlines()  # the source, for hints that quote it
 
     def error(self, line: int | None, key: str, message: str) -> None:
         self.problems.append(Problem(self.file, line, key, message))

@@ -86,6 +86,7 @@ def _step(raw: Any, ctx: _Ctx, where: str, line: int | None) -> m.Step | None:
             ctx.error(line_of(data, kind), f"{where}.{kind}", "expected a non-empty command string")
             return None
         command = value
+        _check_comment(ctx, line_of(data, kind), value, f"{where}.{kind}")
     step = m.Step(
         kind=kind,
         command=command,
@@ -107,6 +108,14 @@ def _step(raw: Any, ctx: _Ctx, where: str, line: int | None) -> m.Step | None:
     )
     _check_templates(step, ctx, line, where)
     return step
+
+
+def _check_comment(ctx: _Ctx, line: int | None, value: str, where: str) -> None:
+    from prodigy.workflow.yaml_hints import comment_swallowed
+
+    if line and line <= len(ctx.lines) and comment_swallowed(ctx.lines[line - 1], value):
+        ctx.warn(line, where, "the text after ' #' on this line is a YAML comment, not part of the command "
+                 f"(the command is {value!r}); quote the command if the '#' belongs to it")
 
 
 def _check_templates(step: m.Step, ctx: _Ctx, line: int | None, where: str) -> None:

@@ -61,11 +61,6 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LineList:
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
-_MAPPING_HINT = (
-    "A ': ' (colon and space) inside an unquoted value starts a new mapping. Quote the whole command, "
-    "e.g.  - shell: \"echo 'id: 1'\"  or use a block scalar:  - shell: |"
-)
-
 
 def parse_text(text: str, path: Path) -> Any:
     if path.suffix.lower() == ".json":
@@ -73,13 +68,11 @@ def parse_text(text: str, path: Path) -> Any:
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        column = mark.column + 1 if mark else None
-        problem = exc.problem or "invalid YAML"
-        hint = _MAPPING_HINT if "mapping values are not allowed" in problem else None
-        where = f"{path}:{line}:{column}" if line else str(path)
-        raise WorkflowFileError(f"{where}: invalid YAML: {problem}", hint=hint) from None
+        from prodigy.workflow.yaml_hints import explain
+
+        found = explain(exc, text)
+        where = f"{path}:{found.line}:{found.column}" if found.line else str(path)
+        raise WorkflowFileError(f"{where}: invalid YAML: {found.problem}", hint=found.hint) from None
     except yaml.YAMLError as exc:
         raise WorkflowFileError(f"{path}: invalid YAML: {exc}") from None
 
