@@ -106,3 +106,28 @@ def test_batch_over_three_files_runs_three_items(work: Path, prodigy) -> None:
     assert sorted(_ledger(work)) == ["docs/deep/three.txt", "docs/two.txt", "one.txt"]
     code, out, _ = prodigy("events", "ls", data["job_id"], "--type", "item_completed", "--json", cwd=work)
     assert code == 0 and json.loads(out)["count"] == 3
+
+
+# ---------------------------------------------------------------- clean
+
+
+def test_clean_dry_run_removes_nothing_and_clean_keeps_a_resumable_session(work: Path, write_workflow, prodigy,
+                                                                          prodigy_home: Path) -> None:
+    write_workflow("- shell: echo ran >> ledger\n", name="ok.yml")
+    write_workflow("- shell: test -f fixed\n- shell: echo resumed >> ledger\n", name="fails.yml")
+    assert prodigy("run", "ok.yml", cwd=work)[0] == 0
+    code, out, _ = prodigy("run", "fails.yml", cwd=work)
+    assert code == 1
+    failed = ANY_SESSION_RE.search(out).group(0)
+    before = sorted(str(p) for p in prodigy_home.rglob("*"))
+    code, out, err = prodigy("clean", "all", "--older-than", "0", "--dry-run", cwd=work)
+    assert code == 0, err
+    assert "Would remove 1 item(s)" in out and f"Kept sessions {failed}: resumable (failed)" in out
+    assert sorted(str(p) for p in prodigy_home.rglob("*")) == before
+    code, out, err = prodigy("clean", "all", "--older-than", "0", "-y", cwd=work)
+    assert code == 0, err
+    assert [s["id"] for s in _sessions(prodigy, work)] == [failed]
+    (work / "fixed").touch()
+    code, _, err = prodigy("resume", failed, cwd=work)
+    assert code == 0, err
+    assert _ledger(work) == ["ran", "resumed"]

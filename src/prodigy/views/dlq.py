@@ -187,13 +187,18 @@ def _purgeable(state: JobState, item_ids: tuple[str, ...]) -> list[int]:
 def purge(ref: JobRef, item_ids: tuple[str, ...] = ()) -> tuple[str, ...]:
     """Drop items from the DLQ view: a dlq_purge journal record, written under the session's lock."""
     with ExecutionLock(ref.session.id, purpose="dlq purge"):
-        store, state = load_job(ref)  # re-read under the lock
-        indexes = _purgeable(state, item_ids)
-        if not indexes:
-            return ()
-        store.append({"t": "dlq_purge", "items": indexes})
-        store.close()  # also writes the snapshot
-        _update_progress(ref.session.id, state)
+        return purge_held(ref, item_ids)
+
+
+def purge_held(ref: JobRef, item_ids: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """`purge` for a caller that already holds the session's execution lock."""
+    store, state = load_job(ref)  # read under the lock
+    indexes = _purgeable(state, item_ids)
+    if not indexes:
+        return ()
+    store.append({"t": "dlq_purge", "items": indexes})
+    store.close()  # also writes the snapshot
+    _update_progress(ref.session.id, state)
     return tuple(item_id(i) for i in indexes)
 
 
