@@ -115,3 +115,28 @@ def finish(reporter: ConsoleReporter, summary: Any, json_output: bool) -> int:
     from prodigy.cli.mapreduce_render import finish_job
 
     return finish_job(reporter, summary, json_output)
+
+
+def write_output(output: str, text: str) -> None:
+    """An export the user asked for: stdout for "-", else the file, written whole (temp file, then rename)."""
+    import os
+    import sys
+    import tempfile
+
+    if output == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    from prodigy.errors import UsageError
+
+    target = os.path.abspath(os.path.expanduser(output))
+    folder = os.path.dirname(target)
+    if not os.path.isdir(folder):
+        raise UsageError(f"Cannot write {output}: the folder {folder} does not exist.")
+    try:
+        fd, temp = tempfile.mkstemp(dir=folder, prefix=".prodigy-export-")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temp, target)
+    except OSError as exc:
+        raise UsageError(f"Cannot write {output}: {exc.strerror}") from None

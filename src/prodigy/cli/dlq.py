@@ -15,6 +15,8 @@ Examples:
   prodigy dlq show mapreduce-20261127 item_3      one item's failure history
   prodigy dlq retry mapreduce-20261127 --max-retries 3
   prodigy dlq purge mapreduce-20261127 -y
+  prodigy dlq export failed.csv --format csv
+  prodigy dlq stats
 """
 
 LIST_EPILOG = """\b
@@ -282,3 +284,13 @@ def purge(job_id: str, item_ids: tuple[str, ...], yes: bool, json_output: bool) 
         out.print(f"Purged {len(purged)} item(s) from the dead-letter queue of {ref.job_id}: "
                   f"{', '.join(purged)}", markup=False)
     return 0
+
+
+def _add_reports() -> None:
+    from prodigy.cli.dlq_reports import export, stats
+
+    dlq.add_command(export)
+    dlq.add_command(stats)
+
+
+_add_reports()

@@ -1,4 +1,4 @@
-"""`prodigy events ls|follow|stats`."""
+"""`prodigy events ls|follow|stats` (search, export and clean are in events_reports.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ Examples:
   prodigy events ls mapreduce-20261127 --type item_failed
   prodigy events follow mapreduce-20261127
   prodigy events stats mapreduce-20261127
+  prodigy events search item_failed
+  prodigy events export mapreduce-20261127 --format csv -o events.csv
+  prodigy events clean --older-than 30d --dry-run
 """
 
 LS_EPILOG = """\b
@@ -182,3 +185,13 @@ def _render_stats(result: Any) -> None:
         ended = (f"{attempt.status} (exit {attempt.exit_code}) at {attempt.finished_at}" if attempt.status
                  else "never finished (crashed, or still running)")
         out.print(f"  resume {attempt.correlation_id} started {attempt.started_at}: {ended}", markup=False)
+
+
+def _add_reports() -> None:
+    from prodigy.cli.events_reports import clean, export, search
+
+    for command in (search, export, clean):
+        events.add_command(command)
+
+
+_add_reports()

@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from prodigy.state.atomic import write_bytes
 from prodigy.state.sessions import now_iso
 
 
@@ -81,3 +82,18 @@ def read_events(path: Path) -> tuple[list[dict[str, Any]], int]:
             if isinstance(record, dict):
                 events.append(record)
     return events, bad
+
+
+def rewrite_events(path: Path, keep: list[str], drop: list[str], *, archive: Path | None = None) -> None:
+    """`prodigy events clean`: keep some lines of an events file (atomically), optionally appending the others
+    to an archive first. The caller holds the session's lock, so no run appends meanwhile."""
+    if archive is not None and drop:
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        with open(archive, "a", encoding="utf-8") as handle:
+            handle.write("".join(drop))
+            handle.flush()
+            os.fsync(handle.fileno())
+    if keep:
+        write_bytes(path, "".join(keep).encode("utf-8"))
+    else:
+        path.unlink(missing_ok=True)
