@@ -131,3 +131,16 @@ def test_clean_dry_run_removes_nothing_and_clean_keeps_a_resumable_session(work:
     code, _, err = prodigy("resume", failed, cwd=work)
     assert code == 0, err
     assert _ledger(work) == ["ran", "resumed"]
+
+
+# ---------------------------------------------------------------- logs
+
+
+def test_logs_show_the_agents_text_not_raw_json(work: Path, write_workflow, prodigy, fake_claude: Path) -> None:
+    write_workflow('- claude: "/prodigy-lint src"\n')
+    code, out, err = prodigy("run", "workflow.yml", cwd=work)
+    assert code == 0, err
+    code, out, err = prodigy("logs", "--latest", cwd=work)
+    assert code == 0, err
+    assert "agent: Working on: /prodigy-lint src" in out and "[result: success]" in out
+    assert '{"type"' not in out

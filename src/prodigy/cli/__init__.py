@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "events": ("prodigy.cli.events", "events", "Read a job's event log."),
     "checkpoints": ("prodigy.cli.checkpoints", "checkpoints", "Inspect and repair saved state."),
     "worktree": ("prodigy.cli.worktree", "worktree", "List and remove the git worktrees of sessions."),
+    "logs": ("prodigy.cli.logs", "logs", "Show the agent (claude) logs of a session, readable."),
     "clean": ("prodigy.cli.clean", "clean", "Remove what finished sessions left (worktrees, state, logs ...)."),
 }
 
