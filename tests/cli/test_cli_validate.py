@@ -94,3 +94,19 @@ def test_environment_example_parses_or_names_what_is_unsupported(invoke) -> None
     else:
         errors = [line for line in out.splitlines() if line.startswith("error")]
         assert code == 2 and errors and all("not supported" in line for line in errors), out
+
+
+def test_files_a_run_worktree_would_not_have_are_warned_about(invoke, git_repo: Path, tmp_path: Path) -> None:
+    (git_repo / "items.json").write_text("[]")
+    (git_repo / "check.sh").write_text("true")
+    workflow = tmp_path / "wf.yml"
+    workflow.write_text("name: v\nmode: mapreduce\nmap:\n  input: items.json\n  agent_template:\n"
+                        "    - shell: sh check.sh && cat README.md\n")
+    code, out, _ = invoke("validate", str(workflow), "-p", str(git_repo))
+    assert code == 0, out
+    assert ("warning items.json, check.sh are not committed: a run in this git repository uses a worktree of the "
+            "last commit, which will not have them unless a step creates them. Commit, or run with --no-worktree."
+            ) in out
+    assert "README.md" not in out.split("warning", 1)[1].split("\n")[0]  # committed: fine
+    code, out, _ = invoke("validate", str(workflow), "-p", str(tmp_path))  # not a repository: no worktree
+    assert code == 0 and "warning" not in out

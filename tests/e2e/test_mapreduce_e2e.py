@@ -200,18 +200,27 @@ def simple_map(work: Path, map_lines: str, *, top: str = "", reduce: str = "") -
 
 
 def test_a_missing_input_file(work: Path) -> None:
+    """The job exists when the input is read: the failure is a summary that says how to continue, and --json
+    still prints its object."""
     simple_map(work, "  input: missing.json\n")
     code, out, err = run("run", "workflow.yml", "-y", cwd=work)
     assert code == 2
-    assert "Map input file not found" in err and str(work / "missing.json") in err
+    assert "Map input file not found" in out and str(work / "missing.json") in out
+    session_id = support.session_id_from(out)
+    assert out.rstrip().splitlines()[-1] == f"Resume with: prodigy resume {session_id}"
     assert mr.no_traceback(out + err)
+    code, out, err = run("run", "workflow.yml", "-y", "--json", cwd=work)
+    data = json.loads(out)
+    assert code == 2 and data["exit_code"] == 2 and data["status"] == "failed"
+    assert data["session_id"].startswith("session-") and "Map input file not found" in data["error"]
+    assert data["next_command"] == f"prodigy resume {data['session_id']}"
 
 
 def test_an_input_file_that_is_not_json(work: Path) -> None:
     (work / "items.json").write_text("{not: json,,")
     simple_map(work, "  input: items.json\n")
     code, out, err = run("run", "workflow.yml", "-y", cwd=work)
-    assert code == 2 and "is not JSON" in err and mr.no_traceback(out + err)
+    assert code == 2 and "is not JSON" in out and mr.no_traceback(out + err)
 
 
 def test_json_path_matching_nothing_says_so_and_reduce_still_runs(work: Path) -> None:

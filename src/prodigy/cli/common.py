@@ -78,7 +78,6 @@ def render_standard_summary(reporter: ConsoleReporter, summary: Any) -> None:
         if failure.log_path:
             out.print(f"  Agent log: {escape(failure.log_path)}")
         out.print(f"  {counts}")
-    out.print(f"Resume with: [bold]prodigy resume {summary.session_id}[/bold]")
 
 
 def standard_summary_json(summary: Any) -> dict[str, Any]:
@@ -111,6 +110,8 @@ def finish(reporter: ConsoleReporter, summary: Any, json_output: bool) -> int:
         else:
             render_standard_summary(reporter, summary)
             render_worktree(reporter, summary.worktree)
+            if summary.resume_command:  # the last line of every run that did not complete
+                reporter.print(f"Resume with: [bold]{summary.resume_command}[/bold]")
         return summary.exit_code
     from prodigy.cli.mapreduce_render import finish_job
 

@@ -21,6 +21,7 @@ def job_json(summary: Any) -> dict[str, Any]:
         "phase": summary.phase,
         "failed_phase": summary.failed_phase,
         "error": summary.error,
+        "hint": summary.hint,
         "items": summary.counts,
         "this_run": None if run is None else {
             "started": run.started, "succeeded": run.succeeded, "failed_attempts": run.failed,
@@ -65,7 +66,10 @@ def finish_job(reporter: ConsoleReporter, summary: Any, json_output: bool) -> in
         out.print(f"[yellow]■ {head} interrupted[/yellow] during {summary.phase}: {items}.")
     else:
         out.print(f"[red]✖ {head} failed[/red] in {summary.failed_phase}: {escape(summary.error or '')}")
-        out.print(f"  Items: {items}.")
+        if summary.hint:
+            out.print(f"  {escape(summary.hint)}")
+        if summary.map_run is not None or counts["total"]:
+            out.print(f"  Items: {items}.")
     if summary.map_run is not None and summary.resumed:
         run = summary.map_run
         out.print(f"  This resume ran {run.started} attempt(s): {run.succeeded} succeeded, {run.failed} failed.")

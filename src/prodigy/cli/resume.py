@@ -49,6 +49,9 @@ def _resume_options(func):
                         help="Merge the session branch into your branch at the end without asking.")(func)
     func = click.option("--force", is_flag=True,
                         help="Also retry items in the dead-letter queue (MapReduce).")(func)
+    func = click.option("--no-refresh", is_flag=True,
+                        help="Keep the session worktree's old base: do not bring in new commits of the branch "
+                             "the session started from.")(func)
     return verbose_option(json_option(path_option(executor_options(func))))
 
 
@@ -56,34 +59,36 @@ def _resume_options(func):
 @click.argument("target", required=False, metavar="[SESSION_ID|JOB_ID]")
 @_resume_options
 @click.pass_context
-def resume(ctx: click.Context, target: str | None, path: str | None, force: bool, yes: bool, max_retries: int,
-           workflow_override: str | None, executor: str, scheduler: str | None, local_workers: int | None,
-           json_output: bool) -> int:
+def resume(ctx: click.Context, target: str | None, path: str | None, force: bool, no_refresh: bool, yes: bool,
+           max_retries: int, workflow_override: str | None, executor: str, scheduler: str | None,
+           local_workers: int | None, json_output: bool) -> int:
     """Resume an interrupted or failed session (standard or MapReduce) or a MapReduce job."""
     from prodigy.resume.resolve import resolve
 
     extra = executor_extra(executor, scheduler, local_workers)
     if target is None:
         return _list_resumable()
-    return _resume(ctx, resolve(target), path, force, max_retries, workflow_override, json_output, yes, extra)
+    return _resume(ctx, resolve(target), path, force, max_retries, workflow_override, json_output, yes, extra,
+                   refresh=not no_refresh)
 
 
 @click.command(name="resume-job", epilog=RESUME_JOB_EPILOG)
 @click.argument("job_id", metavar="JOB_ID")
 @_resume_options
 @click.pass_context
-def resume_job(ctx: click.Context, job_id: str, path: str | None, force: bool, yes: bool, max_retries: int,
-               workflow_override: str | None, executor: str, scheduler: str | None, local_workers: int | None,
-               json_output: bool) -> int:
+def resume_job(ctx: click.Context, job_id: str, path: str | None, force: bool, no_refresh: bool, yes: bool,
+               max_retries: int, workflow_override: str | None, executor: str, scheduler: str | None,
+               local_workers: int | None, json_output: bool) -> int:
     """Resume a MapReduce job from the phase where it stopped."""
     from prodigy.resume.resolve import resolve_job
 
     extra = executor_extra(executor, scheduler, local_workers)
-    return _resume(ctx, resolve_job(job_id), path, force, max_retries, workflow_override, json_output, yes, extra)
+    return _resume(ctx, resolve_job(job_id), path, force, max_retries, workflow_override, json_output, yes, extra,
+                   refresh=not no_refresh)
 
 
 def _resume(ctx: click.Context, target, path, force, max_retries, workflow_override, json_output,
-            yes: bool = False, extra: dict | None = None) -> int:
+            yes: bool = False, extra: dict | None = None, *, refresh: bool = True) -> int:
     from prodigy.cli.render import ConsoleReporter
     from prodigy.cli.worktree_render import merge_prompt
     from prodigy.execution.session import RunOptions, resolve_run_dir
@@ -96,6 +101,7 @@ def _resume(ctx: click.Context, target, path, force, max_retries, workflow_overr
     options = RunOptions(run_dir=run_dir, verbose=verbose, json_output=json_output,
                          profile=target.session.extra.get("profile"),
                          extra={"force": force, "max_retries": max_retries, **(extra or {})}, yes=yes,
+                         refresh=refresh,
                          confirm=merge_prompt(reporter, yes=yes, json_output=json_output))
     with stop_on_signals() as stop:
         summary = resume_target(target, options, stop, reporter, workflow_override=workflow_override,

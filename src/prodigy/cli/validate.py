@@ -8,19 +8,27 @@ EPILOG = """\b
 Examples:
   prodigy validate workflow.yml
   prodigy validate workflows/*.yml
+  prodigy validate fix.yml -p ~/src/project       check paths against that run directory
 \b
 Every problem is reported at once, with its file, line and key. Exit code 2 when any
-file has an error; warnings alone exit 0.
+file has an error; warnings alone exit 0. Inside a git repository, files the workflow
+names that are not committed are warned about: a run uses a git worktree of the last
+commit, which does not have them.
 """
 
 
 @click.command(epilog=EPILOG)
 @click.argument("workflows", nargs=-1, required=True, metavar="WORKFLOW...")
-def validate(workflows: tuple[str, ...]) -> int:
+@click.option("-p", "--path", "run_path", metavar="DIR",
+              help="The directory a run would use (default: the current directory); paths are checked there.")
+def validate(workflows: tuple[str, ...], run_path: str | None) -> int:
     """Check workflow files without running anything."""
     from prodigy.cli.render import console, escape
     from prodigy.errors import ExitCode, WorkflowFileError
+    from prodigy.execution.session import resolve_run_dir
+    from prodigy.git.missing import uncommitted
     from prodigy.workflow.load import check_workflow
+    from prodigy.workflow.named_paths import named_paths
 
     out = console()
     failed = False
@@ -41,7 +49,24 @@ def validate(workflows: tuple[str, ...]) -> int:
             out.print(f"[red]✖[/red] {escape(path)}: {len(result.errors)} error(s)")
         else:
             wf = result.workflow
+            for warning in path_warnings(uncommitted(resolve_run_dir(run_path), named_paths(wf))):
+                out.print(f"[yellow]warning[/yellow] {escape(warning)}")
             what = (f"MapReduce workflow '{wf.name}'" if wf.is_mapreduce
                     else f"standard workflow '{wf.name}' with {len(wf.steps)} steps")
             out.print(f"[green]✔[/green] {escape(path)}: valid {escape(what)}")
     return int(ExitCode.USAGE if failed else ExitCode.OK)
+
+
+
+def path_warnings(found: list[tuple[str, str]]) -> list[str]:
+    """One line per kind: the files a run's worktree of the last commit would not have."""
+    lines = []
+    for state, what in (("untracked", "not committed"), ("staged", "staged but not committed"),
+                        ("ignored", "ignored by git")):
+        names = [name for name, s in found if s == state]
+        if names:
+            lines.append(f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} {what}: a run in this git "
+                         "repository uses a worktree of the last commit, which will not have "
+                         f"{'it' if len(names) == 1 else 'them'} unless a step creates "
+                         f"{'it' if len(names) == 1 else 'them'}. Commit, or run with --no-worktree.")
+    return lines

@@ -10,6 +10,7 @@ from typing import Any
 from prodigy.cli.markup import escape
 
 FILES_SHOWN = 10
+SUBJECTS_SHOWN = 5
 
 
 class WorktreeView:
@@ -29,6 +30,22 @@ class WorktreeView:
 
     def on_worktree_reused(self, path: str, branch: str, run_dir: str) -> None:
         self.print(f"Worktree: {escape(path)} (branch {escape(branch)}, reused)")
+
+    def on_worktree_refreshed(self, status: str, branch: str, commits: list[tuple[str, str]],
+                              session_id: str) -> None:
+        n = len(commits)
+        if status == "branch_gone":
+            self.print(f"  Note: the branch {escape(branch)} the session started from is gone; the worktree keeps "
+                       "its base.")
+            return
+        shown = ", ".join(f"{escape(subject)} ({sha})" for sha, subject in commits[:SUBJECTS_SHOWN])
+        more = f", and {n - SUBJECTS_SHOWN} more" if n > SUBJECTS_SHOWN else ""
+        noun = "commit" if n == 1 else "commits"
+        if status == "kept":
+            self.print(f"  Kept the old base (--no-refresh): {n} new {noun} on {escape(branch)} not brought in: "
+                       f"{shown}{more}")
+        else:
+            self.print(f"Brought in {n} new {noun} from {escape(branch)}: {shown}{more}")
 
 
 def merge_prompt(reporter: Any, *, yes: bool, json_output: bool) -> Callable[[str], bool] | None:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from prodigy.execution.process import StartInfo
 
@@ -47,6 +48,8 @@ class StepContext:
     deadline: float | None = None  # time.monotonic() value after which commands time out (agent timeout)
     output_cap: int = DEFAULT_OUTPUT_CAP
     label: str = "step"  # names logs and prefixes streamed output (an item id in the map phase)
+    # With a worktree: (cwd, path=, stderr=) -> why a path a step needs is missing from it (git.missing.Missing)
+    explain_missing: Callable[..., Any] | None = None
 
     def timeout_for(self, step_timeout: float | None) -> float | None:
         """The tighter of the step's own timeout and what is left before the deadline."""

@@ -33,6 +33,14 @@ def run_steps(steps: tuple[Step, ...], variables: Mapping[str, Any], ctx: StepCo
 
 
 def run_step(step: Step, variables: Mapping[str, Any], ctx: StepContext) -> o.StepOutcome:
+    outcome = _run_step(step, variables, ctx)
+    if outcome.ok or outcome.status == o.INTERRUPTED or ctx.explain_missing is None:
+        return outcome
+    missing = ctx.explain_missing(ctx.run_dir, stderr=f"{outcome.stderr}\n{outcome.error or ''}")
+    return dataclasses.replace(outcome, error=f"{outcome.error or outcome.status}: {missing.text}") if missing else outcome
+
+
+def _run_step(step: Step, variables: Mapping[str, Any], ctx: StepContext) -> o.StepOutcome:
     if ctx.stop_event.is_set():
         return o.StepOutcome(status=o.INTERRUPTED, error="interrupted before the step started")
     if step.when is not None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prodigy import git, paths
-from prodigy.errors import ExitCode, UsageError
+from prodigy.errors import ExitCode, ProdigyError, UsageError
 from prodigy.execution import environment
 from prodigy.execution.context import StepContext
 from prodigy.execution.reporter import Reporter
@@ -40,6 +40,8 @@ class RunOptions:
     json_output: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # executor-specific options (max_retries, force ...)
     no_worktree: bool = False
+    refresh: bool = True  # resume: bring in new commits of the branch the session started from (--no-refresh)
+    refreshed: Any = None  # set by reopen: what the resume brought in (git.refresh.Refresh)
     worktree: SessionWorktree | None = None  # set from git.start / git.reopen: steps run inside it
     confirm: Callable[[str], bool] | None = None  # asks the user a yes/no question (a terminal); None: no prompt
     inputs: dict[str, str] = field(default_factory=dict)  # this run's own values (--args, --map): ARG, FILE ...
@@ -83,7 +85,7 @@ def step_context(workflow: Workflow, session_id: str, options: RunOptions, stop:
     return StepContext(
         run_dir=options.exec_dir, process_env=env.process_env, session_id=session_id,
         claude_bin=claude_binary(), log_dir=paths.claude_logs_dir(), stop_event=stop.event,
-        on_line=on_line, masker=env.masker,
+        on_line=on_line, masker=env.masker, explain_missing=git.missing_explainer(options.worktree),
     )
 
 
@@ -101,8 +103,11 @@ def execute_standard(workflow: Workflow, record: SessionRecord, checkpoint: Stan
     from prodigy.execution.standard import run_standard
     from prodigy.state import checkpoints
 
-    env = environment.build(workflow, session_id=record.id, run_dir=options.run_dir, profile=options.profile,
-                            inputs=options.inputs)
+    try:
+        env = environment.build(workflow, session_id=record.id, run_dir=options.run_dir, profile=options.profile,
+                                inputs=options.inputs)
+    except ProdigyError as exc:  # e.g. an env value command failed: nothing ran, the session is resumable
+        return _failed_before_steps(workflow, record, checkpoint, exc, resumed)
     ctx = step_context(workflow, record.id, options, stop, env, on_line)
     record.status, record.error, record.finished_at = "running", None, None
     record.progress = {"done": len(checkpoint.completed), "total": len(workflow.steps)}
@@ -125,6 +130,20 @@ def execute_standard(workflow: Workflow, record: SessionRecord, checkpoint: Stan
     record.exit_code = int(exit_code)
     sessions.save(record)
     return StandardRunSummary(record.id, str(workflow.path), result, resumed, int(exit_code))
+
+
+def _failed_before_steps(workflow: Workflow, record: SessionRecord, checkpoint: StandardCheckpoint,
+                         exc: ProdigyError, resumed: bool) -> StandardRunSummary:
+    from prodigy.execution import outcome as o
+    from prodigy.execution.standard import StandardResult
+
+    failure = o.StepOutcome(status=o.ERRORED, error=exc.message, stderr=exc.hint or "")
+    result = StandardResult(status="failed", total_steps=len(workflow.steps), steps_run=0,
+                            steps_already_done=len(checkpoint.completed), duration=0.0,
+                            failed_index=checkpoint.first_incomplete(), failure=failure)
+    record.status, record.error, record.exit_code = "failed", exc.message, int(exc.exit_code)
+    sessions.save(record)
+    return StandardRunSummary(record.id, str(workflow.path), result, resumed, int(exc.exit_code))
 
 
 def fresh_checkpoint(record: SessionRecord, workflow: Workflow) -> StandardCheckpoint:
@@ -183,7 +202,8 @@ def run_workflow(workflow: Workflow, options: RunOptions, stop: StopRequest, rep
 
 def reopen(record: SessionRecord, options: RunOptions, reporter: Reporter) -> RunOptions:
     """A resume continues in the session's worktree, if it had one."""
-    return dataclasses.replace(options, worktree=git.reopen(record, reporter))
+    reopened = git.reopen(record, reporter, refresh=options.refresh)
+    return dataclasses.replace(options, worktree=reopened.worktree, refreshed=reopened.refresh)
 
 
 def conclude(summary: Any, workflow: Workflow, record: SessionRecord, options: RunOptions, stop: StopRequest,
@@ -192,7 +212,8 @@ def conclude(summary: Any, workflow: Workflow, record: SessionRecord, options: R
     and the user said yes (-y, or the prompt)."""
     report = git.conclude(record, options.worktree, options.run_dir, exit_code=summary.exit_code,
                           status=getattr(summary, "status", ""), yes=options.yes, confirm=options.confirm,
-                          merge_steps=_merge_steps(workflow, record, options, stop, on_line))
+                          merge_steps=_merge_steps(workflow, record, options, stop, on_line),
+                          refreshed=options.refreshed)
     return dataclasses.replace(summary, worktree=report)
 
 

@@ -7,6 +7,8 @@ The runners (execution/session.py, execution/mapreduce/job.py, resume/) call the
     repo.py       queries (HEAD, branches, dirty files, commits between two refs) and small changes
     worktree.py   SessionWorktree: plan, create, reopen, remove; the item merge commits on its branch
     merge.py      merge the session branch back into the branch the run started from
+    refresh.py    on resume, merge the new commits of the branch the session started from into the session
+    missing.py    why a path a step needs is not in its worktree (not committed, ignored ...); validate's check
     agents.py     AgentWorkspaces: one worktree per map item, merged into the session branch as it ends
     admin.py      `prodigy worktree ls / clean`
     isolation.py  the interface: start, announce, reopen, recover_merged, agent_workspaces, conclude
@@ -19,15 +21,17 @@ from __future__ import annotations
 from prodigy.git.command import GitError
 from prodigy.git.isolation import (
     MergeSteps,
+    Reopened,
     WorktreeReport,
     agent_workspaces,
     announce,
     conclude,
+    missing_explainer,
     recover_merged,
     reopen,
     start,
 )
 from prodigy.git.repo import head
 
-__all__ = ["GitError", "MergeSteps", "WorktreeReport", "agent_workspaces", "announce", "conclude", "head",
-           "recover_merged", "reopen", "start"]
+__all__ = ["GitError", "MergeSteps", "Reopened", "WorktreeReport", "agent_workspaces", "announce", "conclude", "head",
+           "missing_explainer", "recover_merged", "reopen", "start"]

@@ -22,6 +22,7 @@ from prodigy.state.sessions import SessionRecord, now_iso
 if TYPE_CHECKING:
     from prodigy.execution.reporter import Reporter
     from prodigy.git.agents import AgentWorkspaces
+    from prodigy.git.refresh import Refresh
     from prodigy.git.worktree import SessionWorktree
     from prodigy.state.jobs import JobState, JobStore
 
@@ -51,6 +52,7 @@ class WorktreeReport:
     merge_commands: tuple[str, ...] = ()
     discard_commands: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()
+    refresh: dict[str, Any] | None = None  # a resume: the new commits it brought in (git/refresh.py Refresh)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -88,19 +90,34 @@ def announce(record: SessionRecord, worktree: SessionWorktree | None, run_dir: P
                   run_dir=str(worktree.run_dir), dirty=len(dirty_paths(worktree.repo_root)))
 
 
-def reopen(record: SessionRecord, reporter: Reporter) -> SessionWorktree | None:
-    """The worktree a resume continues in (an error naming path and branch if it was deleted); None when the
-    session ran without one."""
+@dataclass(frozen=True)
+class Reopened:
+    worktree: SessionWorktree | None  # None: the session ran without one
+    refresh: Refresh | None = None  # what the resume brought in from the branch the session started from
+
+
+def reopen(record: SessionRecord, reporter: Reporter, *, refresh: bool = True) -> Reopened:
+    """The worktree a resume continues in (an error naming path and branch if it was deleted), with the new
+    commits of the branch the session started from merged in first (unless refresh is False: --no-refresh)."""
     data = record.extra.get("worktree")
     if not data:
-        return None
+        return Reopened(None)
+    from prodigy.git.refresh import refresh_session_worktree
     from prodigy.git.worktree import SessionWorktree, reopen_session_worktree
 
     wt = SessionWorktree.from_json(record.id, data)
     for note in reopen_session_worktree(wt):
         reporter.emit("note", text=note)
     reporter.emit("worktree_reused", path=str(wt.path), branch=wt.branch, run_dir=str(wt.run_dir))
-    return wt
+    brought = refresh_session_worktree(wt, enabled=refresh)
+    if brought.status in ("brought_in", "kept", "branch_gone"):
+        reporter.emit("worktree_refreshed", status=brought.status, branch=brought.branch,
+                      commits=list(brought.commits), session_id=record.id)
+    if brought.status == "brought_in":
+        data["refreshed"] = {"at": now_iso(), "branch": brought.branch, "head": brought.head,
+                             "commits": brought.count}
+        sessions.save(record)
+    return Reopened(wt, brought)
 
 
 def recover_merged(store: JobStore, state: JobState, worktree: SessionWorktree | None,
@@ -136,12 +153,23 @@ def agent_workspaces(worktree: SessionWorktree | None, job_id: str) -> AgentWork
     return AgentWorkspaces(worktree, job_id)
 
 
+def missing_explainer(worktree: SessionWorktree | None) -> Callable[..., Any] | None:
+    """For StepContext.explain_missing: (cwd, path=, stderr=) -> git.missing.Missing | None."""
+    if worktree is None:
+        return None
+    import functools
+
+    from prodigy.git.missing import explain_missing
+
+    return functools.partial(explain_missing, worktree)
+
+
 # ---------------------------------------------------------------- the end of a run
 
 
 def conclude(record: SessionRecord, worktree: SessionWorktree | None, run_dir: Path, *, exit_code: int,
              status: str, yes: bool, confirm: Callable[[str], bool] | None,
-             merge_steps: MergeSteps | None) -> WorktreeReport:
+             merge_steps: MergeSteps | None, refreshed: Refresh | None = None) -> WorktreeReport:
     """The worktree part of a run's summary: merge the session branch back when the run completed (exit_code 0)
     and the user said yes (-y, or confirm), by the workflow's merge: steps when it has them."""
     if worktree is None:
@@ -149,6 +177,8 @@ def conclude(record: SessionRecord, worktree: SessionWorktree | None, run_dir: P
                               reason=record.extra.get("worktree_disabled") or "no worktree")
     report = _conclude(worktree, exit_code=exit_code, status=status, yes=yes, confirm=confirm,
                        merge_steps=merge_steps)
+    if refreshed is not None:
+        report = dataclasses.replace(report, refresh=refreshed.to_json())
     data = record.extra.setdefault("worktree", worktree.to_json())
     data["outcome"] = report.outcome
     if report.removed:

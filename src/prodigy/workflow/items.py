@@ -23,6 +23,10 @@ INPUT_OUTPUT_CAP = 512 * 1024 * 1024  # a command's work list is kept whole, up 
 class InputError(UsageError):
     """The map input cannot be turned into work items."""
 
+    def __init__(self, message: str, *, hint: str | None = None, missing: Path | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.missing = missing  # the input file that was not found
+
 
 @dataclass(frozen=True)
 class WorkList:
@@ -97,7 +101,8 @@ def _read_input(source: str, *, run_dir: Path, variables: Mapping[str, Any],
         return _parse_file(candidate), f"file {candidate}"
     if _looks_like_file(as_path):
         raise InputError(f"Map input file not found: {candidate}",
-                         hint="Create it in a setup step, or fix map.input (a JSON file path or a shell command).")
+                         hint="Create it in a setup step, or fix map.input (a JSON file path or a shell command).",
+                         missing=candidate)
     return _run_command(render_shell(source, variables), run_dir, env), f"command {source.strip()}"
 
 

@@ -15,6 +15,7 @@ from prodigy import git, paths
 from prodigy.errors import ExitCode, ProdigyError, UsageError
 from prodigy.execution import environment
 from prodigy.execution import outcome as o
+from prodigy.execution.context import Masker
 from prodigy.execution.mapreduce.coordinator import Coordinator, MapRun
 from prodigy.execution.mapreduce.mapvars import MapVariables, counts
 from prodigy.execution.mapreduce.phases import run_phase_steps
@@ -48,6 +49,7 @@ class JobSummary:
     setup_steps: tuple[int, int]  # (done, total)
     reduce_steps: tuple[int, int]
     error: str | None = None
+    hint: str | None = None  # what to do about the error (a bad input found mid-run)
     failure: o.StepOutcome | None = None
     failed_phase: str | None = None
     resumed: bool = False
@@ -133,8 +135,14 @@ def execute_job(workflow: Workflow, record: SessionRecord, store: JobStore, opti
     state = store.state
     assert state is not None
     meta_repo = record.repo or paths.repo_name(options.run_dir)
-    env = environment.build(workflow, session_id=record.id, run_dir=options.run_dir, profile=options.profile,
-                            extra={"PRODIGY_JOB_ID": state.job_id}, inputs=options.inputs)
+    try:
+        env = environment.build(workflow, session_id=record.id, run_dir=options.run_dir, profile=options.profile,
+                                extra={"PRODIGY_JOB_ID": state.job_id}, inputs=options.inputs)
+    except ProdigyError as exc:  # e.g. an env value command failed: nothing ran, the job is resumable
+        env = environment.RunEnvironment(process_env={}, variables={}, masker=Masker())
+        failed: Any = exc
+    else:
+        failed = None
     events = EventLog(paths.events_file(meta_repo, state.job_id), session_id=record.id, job_id=state.job_id,
                       correlation_id=correlation_id or new_correlation_id(), mask=env.masker)
     ctx = step_context(workflow, record.id, options, stop, env, on_line)
@@ -145,7 +153,7 @@ def execute_job(workflow: Workflow, record: SessionRecord, store: JobStore, opti
     events.emit("resume_started" if resumed else "job_started", phase=state.phase,
                 workflow=str(workflow.path))
     try:
-        summary = runner.run(dispatch_order)
+        summary = runner.run(dispatch_order, failed)
     finally:
         store.close()
     events.emit("resume_finished" if resumed else "job_finished", status=summary.status,
@@ -167,15 +175,18 @@ class _JobRun:
         choice = options.extra.get("executor") or {}
         self.executor: tuple[str, str | None] = (choice.get("kind", "local"), choice.get("scheduler"))
 
-    def run(self, dispatch_order: list[int] | None) -> JobSummary:
+    def run(self, dispatch_order: list[int] | None, failed: ProdigyError | None = None) -> JobSummary:
         self._set_session(status="running", phase=self.state.phase)
         try:
+            if failed is not None:
+                raise failed
             return self._phases(dispatch_order)
         except ProdigyError as exc:  # bad input found mid-run (map input, max_parallel ...): resumable
             message = self.env.masker(exc.message)
             self.events.emit("phase_failed", phase=self.state.phase, error=message)
             self._finish_session("failed", ExitCode(exc.exit_code), message)
-            raise
+            return self._summary("failed", ExitCode(exc.exit_code), error=message, failed_phase=self.state.phase,
+                                 hint=self.env.masker(exc.hint) if exc.hint else None)
 
     def _phases(self, dispatch_order: list[int] | None) -> JobSummary:
         if not self.state.setup_complete:
@@ -214,10 +225,13 @@ class _JobRun:
         assert spec is not None
         variables = {**self.base_vars, **self.state.captures}
         if self.state.item_count is None:  # frozen once: a resume does not read the input again
-            from prodigy.workflow.items import resolve_items
+            from prodigy.workflow.items import InputError, resolve_items
 
-            work = resolve_items(spec, run_dir=self.ctx.run_dir, variables=variables,
-                                 env=self.env.process_env)
+            try:
+                work = resolve_items(spec, run_dir=self.ctx.run_dir, variables=variables,
+                                     env=self.env.process_env)
+            except InputError as exc:
+                raise self._explained(exc) from None
             for warning in work.warnings:
                 self.reporter.emit("warning", text=warning)
                 self.warnings.append(warning)
@@ -320,6 +334,14 @@ class _JobRun:
                 self.events.emit("agent_worktrees_removed", count=removed)
         return workspaces
 
+    def _explained(self, exc: Any) -> Any:
+        """A map input missing from the session worktree but present in the checkout: say why."""
+        explain = self.ctx.explain_missing
+        missing = explain(self.ctx.run_dir, path=exc.missing) if explain and exc.missing is not None else None
+        if missing is None:
+            return exc
+        return type(exc)(f"{missing.reason} (map input not found: {exc.missing}).", hint=f"{missing.advice}.")
+
     def _warn(self, text: str, *, event: str = "warning") -> None:
         self.reporter.emit("warning", text=text)
         self.events.emit(event, message=text)
@@ -359,7 +381,8 @@ class _JobRun:
         sessions.save(self.record)
 
     def _summary(self, status: str, exit_code: ExitCode, *, error: str | None = None,
-                 failure: o.StepOutcome | None = None, failed_phase: str | None = None) -> JobSummary:
+                 failure: o.StepOutcome | None = None, failed_phase: str | None = None,
+                 hint: str | None = None) -> JobSummary:
         setup_total = len(self.workflow.setup.steps) if self.workflow.setup else 0
         return JobSummary(
             session_id=self.record.id, job_id=self.state.job_id, job_dir=str(self.store.folder),
@@ -367,7 +390,7 @@ class _JobRun:
             duration=0.0, counts=counts(self.state), map_run=self.map_run,
             setup_steps=(len(self.state.setup_steps), setup_total),
             reduce_steps=(len(self.state.reduce_steps), len(self.workflow.reduce)),
-            error=error, failure=failure, failed_phase=failed_phase, warnings=self.warnings,
+            error=error, hint=hint, failure=failure, failed_phase=failed_phase, warnings=self.warnings,
             executor=self.executor[0], scheduler=self.executor[1],
         )
 
