@@ -105,3 +105,17 @@ def agent_worktrees_dir(session_worktree: Path) -> Path:
     """Where a session's map agents get their worktrees: beside the session worktree, {session_id}.agents/item_{i}
     (a fixed place, so a resume finds what a crashed run left)."""
     return session_worktree.with_name(f"{check_id(session_worktree.name)}.agents")
+
+
+def legacy_dir() -> Path:
+    """Records of conversions from the original (Rust) prodigy; the originals themselves stay where they are."""
+    return home() / "legacy"
+
+
+def conversion_file(original_id: str) -> Path:
+    return legacy_dir() / "conversions" / f"{check_id(original_id)}.json"
+
+
+def conversion_alias_file(alias: str) -> Path:
+    """Another id of the same original (a job id, a workflow checkpoint id) -> its conversion record."""
+    return legacy_dir() / "aliases" / f"{check_id(alias)}.json"

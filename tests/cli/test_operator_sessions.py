@@ -16,7 +16,7 @@ from prodigy.state.locks import ExecutionLock
 from prodigy.state.sessions import SessionRecord
 
 ROW_KEYS = {"id", "kind", "workflow", "workflow_path", "status", "phase", "progress", "created_at", "updated_at",
-            "age_seconds", "job_id", "resumable"}
+            "age_seconds", "job_id", "resumable", "origin"}
 
 
 @pytest.fixture

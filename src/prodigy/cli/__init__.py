@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "worktree": ("prodigy.cli.worktree", "worktree", "List and remove the git worktrees of sessions."),
     "logs": ("prodigy.cli.logs", "logs", "Show the agent (claude) logs of a session, readable."),
     "clean": ("prodigy.cli.clean", "clean", "Remove what finished sessions left (worktrees, state, logs ...)."),
+    "migrate": ("prodigy.cli.migrate", "migrate", "Convert the original (Rust) prodigy's sessions into ours."),
 }
 
 EPILOG = """\b

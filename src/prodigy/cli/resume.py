@@ -68,7 +68,7 @@ def resume(ctx: click.Context, target: str | None, path: str | None, force: bool
     extra = executor_extra(executor, scheduler, local_workers)
     if target is None:
         return _list_resumable()
-    return _resume(ctx, resolve(target), path, force, max_retries, workflow_override, json_output, yes, extra,
+    return _resume(ctx, (target, resolve), path, force, max_retries, workflow_override, json_output, yes, extra,
                    refresh=not no_refresh)
 
 
@@ -83,20 +83,28 @@ def resume_job(ctx: click.Context, job_id: str, path: str | None, force: bool, n
     from prodigy.resume.resolve import resolve_job
 
     extra = executor_extra(executor, scheduler, local_workers)
-    return _resume(ctx, resolve_job(job_id), path, force, max_retries, workflow_override, json_output, yes, extra,
+    return _resume(ctx, (job_id, resolve_job), path, force, max_retries, workflow_override, json_output, yes, extra,
                    refresh=not no_refresh)
 
 
-def _resume(ctx: click.Context, target, path, force, max_retries, workflow_override, json_output,
+def _resume(ctx: click.Context, typed, path, force, max_retries, workflow_override, json_output,
             yes: bool = False, extra: dict | None = None, *, refresh: bool = True) -> int:
+    from prodigy.cli.legacy_render import render_conversion
     from prodigy.cli.render import ConsoleReporter
     from prodigy.cli.worktree_render import merge_prompt
     from prodigy.execution.session import RunOptions, resolve_run_dir
     from prodigy.execution.signals import stop_on_signals
+    from prodigy.legacy.resolve import prepare_resume
     from prodigy.resume.run import resume_target
 
     verbose = verbosity(ctx)
     reporter = ConsoleReporter(verbose=verbose, json_mode=json_output)
+    text, resolver = typed
+    # A session or job of the original (Rust) prodigy is converted into our records first (once).
+    prepared = prepare_resume(text, path=resolve_run_dir(path) if path else None, workflow=workflow_override)
+    if prepared is not None:
+        render_conversion(reporter, prepared.report, prepared.notes)
+    target = prepared.target if prepared is not None else resolver(text)
     run_dir = resolve_run_dir(path) if path else resolve_run_dir(target.session.run_dir)
     options = RunOptions(run_dir=run_dir, verbose=verbose, json_output=json_output,
                          profile=target.session.extra.get("profile"),
@@ -112,20 +120,22 @@ def _resume(ctx: click.Context, target, path, force, max_retries, workflow_overr
 def _list_resumable() -> int:
     from prodigy.cli.render import console, escape
     from prodigy.errors import ExitCode
+    from prodigy.legacy.listing import original_rows
     from prodigy.state import sessions
 
-    records, _warnings = sessions.load_all()
-    resumable = [r for r in records if r.resumable]
+    originals, _legacy_warnings, legacy_ids = original_rows()  # the original (Rust) prodigy's sessions
+    records, _warnings = sessions.load_all(skip=legacy_ids)
+    resumable = [(r.id, r.kind, r.status, r.progress, r.workflow_name, "") for r in records if r.resumable]
+    resumable += [(o.id, o.kind, o.status, o.progress, o.workflow, "  (original prodigy)") for o in originals
+                  if o.resumable]
     out = console(stderr=True)
     out.print("Error: no session id given.")
     if not resumable:
         out.print("There are no resumable sessions. Start one with: prodigy run <workflow>")
     else:
         out.print("Resumable sessions (newest first):")
-        for record in resumable[:20]:
-            progress = record.progress
+        for session_id, kind, status, progress, workflow, origin in resumable[:20]:
             done = f"{progress.get('done', 0)}/{progress.get('total', '?')}" if progress else "-"
-            out.print(f"  {record.id}  {record.kind:<9} {record.status:<11} {done:>9}  "
-                      f"{escape(record.workflow_name)}")
+            out.print(f"  {session_id}  {kind:<9} {status:<11} {done:>9}  {escape(workflow)}{origin}")
         out.print("Resume one with: prodigy resume <session-id>")
     return int(ExitCode.USAGE)

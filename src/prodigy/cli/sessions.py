@@ -73,9 +73,13 @@ def list_(statuses: tuple[str, ...], limit: int | None, json_output: bool) -> in
         what = f"with status {', '.join(statuses)} " if statuses else ""
         out.print(f"No sessions {what}yet: start one with prodigy run <workflow>", markup=False)
         return 0
-    table(["id", "kind", "workflow", "status", "progress", "age"],
-          [[row.id, row.kind, row.workflow, row.status, _progress(row.progress), fmt_age(row.age_seconds)]
-           for row in listing.rows], out=out)
+    origin = any(row.origin for row in listing.rows)  # the original (Rust) prodigy's sessions are marked
+    table(["id", "kind", "workflow", "status", "progress", "age", *(["origin"] if origin else [])],
+          [[row.id, row.kind, row.workflow, row.status, _progress(row.progress), fmt_age(row.age_seconds),
+            *([row.origin or ""] if origin else [])] for row in listing.rows], out=out)
+    if any(row.origin == "original" for row in listing.rows):
+        out.print("origin 'original': written by the original (Rust) prodigy; `prodigy resume <id>` converts and "
+                  "resumes one, `prodigy migrate` converts them all.", markup=False)
     if listing.total > len(listing.rows):
         out.print(f"({len(listing.rows)} of {listing.total} shown; use --limit to see more)", markup=False)
     return 0

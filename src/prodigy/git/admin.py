@@ -60,17 +60,29 @@ class WorktreeEntry:
 
 
 def list_worktrees() -> tuple[list[WorktreeEntry], list[str]]:
-    records, warnings = sessions.load_all()
+    from prodigy.legacy.listing import original_rows
+
+    # The original (Rust) prodigy's sessions (read-only), so their worktrees are not taken for orphans.
+    originals, _w, original_ids = original_rows()
+    records, warnings = sessions.load_all(skip=original_ids)
     by_id = {r.id: r for r in records}
+    # A session converted from the original runs in the original's worktree, named by the original's id.
+    by_path = {r.extra["worktree"].get("path"): r for r in records if r.extra.get("worktree")}
+    original_status = {row.id: row.status for row in originals}
     entries: list[WorktreeEntry] = []
     seen: set[str] = set()
     root = paths.home() / "worktrees"
     for folder in sorted(root.glob("*/*")) if root.is_dir() else []:
         if folder.is_dir() and SESSION_ID_RE.match(folder.name):
-            entries.append(_session_entry(folder.name, folder, by_id.get(folder.name)))
+            record = by_id.get(folder.name) or by_path.get(str(folder))
+            entry = _session_entry(record.id if record else folder.name, folder, record)
+            if record is None and folder.name in original_status:
+                entry = dataclasses.replace(entry, status=original_status[folder.name])
+            entries.append(entry)
             seen.add(str(folder))
         elif folder.is_dir() and folder.name.endswith(".agents") and SESSION_ID_RE.match(folder.name[:-7]):
-            entries += [_agent_entry(folder.name[:-7], child, by_id.get(folder.name[:-7]))
+            record = by_id.get(folder.name[:-7]) or by_path.get(str(folder.with_name(folder.name[:-7])))
+            entries += [_agent_entry(record.id if record else folder.name[:-7], child, record)
                         for child in sorted(folder.glob("item_*"))]
     for record in records:  # recorded worktrees whose folder is gone (the branch may remain)
         data = record.extra.get("worktree")
@@ -101,8 +113,9 @@ def _session_entry(session_id: str, folder: Path, record: SessionRecord | None) 
 def _agent_entry(session_id: str, folder: Path, record: SessionRecord | None) -> WorktreeEntry:
     data = record.extra.get("worktree") if record else None
     repo = Path(data["repo_root"]) if data else _repo_of(folder)
+    branch = f"{data['branch']}-{folder.name}" if data else f"prodigy-{session_id}-{folder.name}"
     return WorktreeEntry(session_id=session_id, kind="agent", path=str(folder),
-                         branch=f"prodigy-{session_id}-{folder.name}", repo=str(repo) if repo else None,
+                         branch=branch, repo=str(repo) if repo else None,
                          status=record.status if record else NO_SESSION, exists=True,
                          locked=locks.is_locked(session_id))
 

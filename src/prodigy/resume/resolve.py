@@ -79,8 +79,17 @@ def find_session_for_job(job_id: str) -> tuple[str, str]:
     )
 
 
+def _original(text: str) -> Target | None:
+    """Ids the original (Rust) prodigy wrote: the session they were converted into (prodigy.legacy)."""
+    from prodigy.legacy.resolve import lookup
+
+    return lookup(text)
+
+
 def resolve_job(text: str) -> Target:
     check_id(text)
+    if (converted := _original(text)) is not None:
+        return converted
     job_id = complete(text, known_job_ids(), "MapReduce job")
     session_id, via = find_session_for_job(job_id)
     return Target(sessions.load(session_id), job_id, via)
@@ -89,6 +98,8 @@ def resolve_job(text: str) -> Target:
 def resolve(text: str) -> Target:
     """A session id, a job id, or a unique prefix of either."""
     check_id(text)
+    if (converted := _original(text)) is not None:
+        return converted
     kind = detect_id_type(text)
     if kind is IdType.JOB:
         return resolve_job(text)

@@ -95,11 +95,14 @@ def all_ids() -> list[str]:
     return sorted(p.stem for p in folder.glob("session-*.json"))
 
 
-def load_all() -> tuple[list[SessionRecord], list[str]]:
-    """Every readable session record, newest first, and a warning per unreadable one."""
+def load_all(skip: frozenset[str] | set[str] = frozenset()) -> tuple[list[SessionRecord], list[str]]:
+    """Every readable session record, newest first, and a warning per unreadable one. `skip`: ids whose file is
+    not one of our records (the original prodigy's, listed by prodigy.legacy)."""
     records: list[SessionRecord] = []
     warnings: list[str] = []
     for session_id in all_ids():
+        if session_id in skip:
+            continue
         try:
             records.append(load(session_id))
         except (StateError, NotFoundError) as exc:

@@ -68,7 +68,9 @@ def list_checkpoints(target: Target | None = None) -> tuple[tuple[CheckpointEntr
     if target is not None:
         entry = _entry(target.session, target.job_id or target.session.job_id)
         return ((entry,) if entry else ()), ()
-    records, warnings = sessions.load_all()
+    from prodigy.legacy.discover import original_session_ids
+
+    records, warnings = sessions.load_all(skip=set(original_session_ids()))  # not the original (Rust) prodigy's
     entries = [e for e in (_entry(r, r.job_id) for r in records) if e is not None]
     return tuple(entries), tuple(warnings)
 

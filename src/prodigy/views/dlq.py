@@ -116,7 +116,9 @@ def job_dlq(ref: JobRef, *, item_ids: tuple[str, ...] = (), history: bool = Fals
 def all_dlqs() -> tuple[tuple[JobDlq, ...], tuple[str, ...]]:
     """Every job with items in its DLQ, and warnings. Folds each job's snapshot and journal tail, except for
     completed jobs whose session record says their DLQ is empty."""
-    records, warnings = sessions.load_all()
+    from prodigy.legacy.discover import original_session_ids
+
+    records, warnings = sessions.load_all(skip=set(original_session_ids()))  # not the original (Rust) prodigy's
     found: list[JobDlq] = []
     notes = list(warnings)
     for record in records:

@@ -36,6 +36,7 @@ class SessionRow:
     age_seconds: float | None
     job_id: str | None
     resumable: bool
+    origin: str | None = None  # "original": the Rust prodigy's, not converted yet; "converted from <id>"
 
 
 @dataclass(frozen=True)
@@ -46,21 +47,36 @@ class SessionListing:
 
 
 def _row(record: SessionRecord, now: float) -> SessionRow:
+    original = (record.extra.get("legacy") or {}).get("original_id")
     return SessionRow(
         id=record.id, kind=record.kind, workflow=record.workflow_name, workflow_path=record.workflow_path,
         status=record.status, phase=record.phase, progress=dict(record.progress), created_at=record.created_at,
         updated_at=record.updated_at, age_seconds=age_seconds(record.created_at, now), job_id=record.job_id,
-        resumable=record.resumable,
+        resumable=record.resumable, origin=f"converted from {original}" if original else None,
     )
 
 
+def _original_row(row: Any, now: float) -> SessionRow:
+    return SessionRow(
+        id=row.id, kind=row.kind, workflow=row.workflow, workflow_path="", status=row.status, phase=None,
+        progress=dict(row.progress), created_at=row.created_at, updated_at=row.updated_at,
+        age_seconds=age_seconds(row.created_at, now) if row.created_at else None, job_id=row.job_id,
+        resumable=row.resumable, origin="original")
+
+
 def list_sessions(status: tuple[str, ...] = (), limit: int | None = None) -> SessionListing:
-    records, warnings = sessions.load_all()  # newest first
-    if status:
-        records = [r for r in records if r.status in status]
+    from prodigy.legacy.listing import original_rows
+
+    originals, legacy_warnings, legacy_ids = original_rows()  # the original (Rust) prodigy's, beside ours
+    records, warnings = sessions.load_all(skip=legacy_ids)  # newest first
     now = time.time()
-    shown = records if limit is None else records[:limit]
-    return SessionListing(rows=tuple(_row(r, now) for r in shown), total=len(records), warnings=tuple(warnings))
+    rows = [_row(r, now) for r in records] + [_original_row(o, now) for o in originals]
+    if originals:
+        rows.sort(key=lambda r: r.age_seconds if r.age_seconds is not None else float("inf"))
+    if status:
+        rows = [r for r in rows if r.status in status]
+    shown = rows if limit is None else rows[:limit]
+    return SessionListing(rows=tuple(shown), total=len(rows), warnings=tuple(warnings + legacy_warnings))
 
 
 # ---------------------------------------------------------------- show
@@ -194,7 +210,9 @@ def plan_clean(older_than: float, statuses: tuple[str, ...] = (), now: float | N
     asked for explicitly; never one whose execution lock is held."""
     wanted = tuple(statuses) or DEFAULT_CLEAN_STATUSES
     now = time.time() if now is None else now
-    records, _warnings = sessions.load_all()
+    from prodigy.legacy.discover import original_session_ids
+
+    records, _warnings = sessions.load_all(skip=set(original_session_ids()))  # not the original (Rust) prodigy's
     candidates: list[CleanCandidate] = []
     kept: dict[str, int] = {}
     for record in records:
