@@ -109,3 +109,27 @@ def test_a_removed_converted_session_is_not_silently_converted_again(home: Path,
 def test_migrate_of_an_unknown_id(home: Path, invoke) -> None:
     code, _out, err = invoke("migrate", "session-zzzz")
     assert code == 2 and "No session or job of the original prodigy matches" in err
+
+
+def test_a_job_no_session_record_owns_is_converted_on_its_own(prodigy_home: Path, git_repo: Path, write_workflow,
+                                                              invoke) -> None:
+    """Only the job's events and its worktree are left (the session record was cleaned up)."""
+    sid, job = "session-7b0b7a33-2c0e-4c53-9a57-2a1f0e6d1c11", "mapreduce-20251112_190130"
+    write_workflow(f"""\
+        mode: mapreduce
+        map:
+          input: items.json
+          agent_template:
+            - shell: "echo ${{item.n}} >> {git_repo.parent}/ledger"
+    """)
+    (git_repo / "items.json").write_text(json.dumps([{"n": i} for i in range(3)]))
+    rust.git(git_repo, "add", "-A")
+    rust.git(git_repo, "commit", "-qm", "mr")
+    rust.create_test_worktree(prodigy_home, git_repo, sid)
+    rust.write_events(prodigy_home, sid, job, rust.map_events(job, 3, completed=[1]))
+    code, out, _err = invoke("migrate", "--dry-run")
+    assert f"Could not convert {job} (mapreduce" in out and "--workflow PATH" in out
+    code, out, err = invoke("resume-job", job, "--workflow", str(git_repo / "workflow.yml"))
+    assert code == 0, out + err
+    assert "found by job id mapreduce-20251112_190130 (no session record owns it" in out
+    assert (git_repo.parent / "ledger").read_text().split() == ["0", "2"]

@@ -42,7 +42,7 @@ def latest_checkpoint(session_id: str) -> shapes.RustCheckpoint | None:
 
 
 def resolve_workflow_path(recorded: str | None, *, override: str | None, path: Path | None, worktree: Path | None,
-                          original_id: str) -> tuple[Path, str]:
+                          original_id: str, mapreduce: bool = False) -> tuple[Path, str]:
     """The workflow file: --workflow; else the recorded path: absolute as it is, relative against --path, the
     current directory (where the original resolved it) and the session worktree, in that order."""
     hint = f"Point resume at it with: prodigy resume {original_id} --workflow PATH"
@@ -52,9 +52,10 @@ def resolve_workflow_path(recorded: str | None, *, override: str | None, path: P
             raise WorkflowFileError(f"Workflow file not found: {chosen}", hint="Check the --workflow path.")
         return chosen, "--workflow"
     if not recorded:
-        raise WorkflowFileError(
-            f"The original prodigy did not record the workflow file of {original_id} (its checkpoint has no "
-            "workflow_path, or there is no checkpoint).", hint=hint)
+        why = ("it records no workflow file for a MapReduce run" if mapreduce else
+               "its checkpoint has no workflow_path, or there is no checkpoint")
+        raise WorkflowFileError(f"The original prodigy did not record the workflow file of {original_id} ({why}).",
+                                hint=hint)
     given = Path(recorded).expanduser()
     tried = [given] if given.is_absolute() else [
         *([path / given] if path else []), Path.cwd() / given, *([worktree / given] if worktree else [])]
@@ -156,7 +157,8 @@ class _Conversion:
         self.run_dir = self.path or Path(self.worktree["repo_root"])
         recorded = self.checkpoint.workflow_path if self.checkpoint else None
         workflow_path, how = resolve_workflow_path(recorded, override=self.override, path=self.path,
-                                                   worktree=wt_path, original_id=self.original.key)
+                                                   worktree=wt_path, original_id=self.original.key,
+                                                   mapreduce=self.kind == "mapreduce" and recorded is None)
         self.workflow: Workflow = load_workflow(workflow_path)
         self.notes.append(f"workflow: {workflow_path} ({how})")
         if self.kind == "mapreduce" and not self.workflow.is_mapreduce:
