@@ -184,3 +184,10 @@ def test_our_state_files_and_the_originals_coexist(prodigy_home: Path, git_repo:
     assert worktree.is_dir() and other.is_dir()
     code, out, _err = invoke("worktree", "ls")
     assert converted_session_id(SID) in out and "interrupted" in out
+    before = rust.snapshot(prodigy_home)
+    code, out, err = invoke("clean", "all", "--older-than", "0", "-y")
+    assert code == 0, out + err
+    after = rust.snapshot(prodigy_home)
+    originals = [k for k in before if k.startswith(("events/session-", "sessions/session-5e5e", "state/session-5e5e"))]
+    assert originals and all(after.get(k) == before[k] for k in originals)  # the original's records stay
+    assert worktree.is_dir() and other.is_dir()  # and so do the worktrees of its resumable sessions

@@ -14,6 +14,7 @@ from typing import Any
 
 from prodigy import paths
 from prodigy.errors import LockHeldError, NotFoundError, StateError
+from prodigy.ids import JOB_ID_RE
 from prodigy.resume.resolve import Target
 from prodigy.state import cleanup, locks, sessions
 from prodigy.state.jobs import find_job_folder
@@ -94,7 +95,9 @@ def keep_reason(record: SessionRecord, *, older_than: float, force: bool, now: f
 
 def plan_clean(target: str, *, older_than: float, force: bool = False, now: float | None = None) -> CleanPlan:
     now = time.time() if now is None else now
-    records, _warnings = sessions.load_all()
+    from prodigy.legacy.discover import original_session_ids
+
+    records, _warnings = sessions.load_all(skip=set(original_session_ids()))  # not the original (Rust) prodigy's
     remove: list[Removal] = []
     kept: list[Kept] = []
     kinds = ("worktrees", "sessions") if target == "all" else (target,)  # a session's removal has its logs
@@ -179,6 +182,8 @@ def _worktrees(records: list[SessionRecord], older_than: float, force: bool, now
             reason = "in progress (a prodigy process holds its lock)"
         elif record is not None and entry.kind == "session":
             reason = keep_reason(record, older_than=older_than, force=force, now=now)
+        elif record is None and entry.status in RESUMABLE and not force:  # a session of the original (Rust) prodigy
+            reason = f"a resumable session of the original prodigy: resume it with prodigy resume {entry.session_id}"
         elif record is None and entry.exists and time.time() - Path(entry.path).stat().st_mtime < older_than:
             reason = "no session record, but changed less than --older-than ago"
         if reason:
@@ -207,12 +212,14 @@ def _orphans(records: list[SessionRecord], older_than: float, now: float) -> lis
     logs = paths.claude_logs_dir()
     found += [p for p in logs.glob("session-*") if p.name not in known] if logs.is_dir() else []
     state = paths.home() / "state"
+    # Only job ids of ours (mapreduce-<time>_session-<uuid>): the original (Rust) prodigy's job folders are its
+    # records, which this prodigy never removes (docs/migrating.md).
     for folder in state.glob("*/mapreduce/jobs/mapreduce-*") if state.is_dir() else []:
-        if folder.name.rsplit("_", 1)[-1] not in known:
+        if JOB_ID_RE.match(folder.name) and folder.name.rsplit("_", 1)[-1] not in known:
             found.append(folder)
     events = paths.home() / "events"
     for folder in events.glob("*/mapreduce-*") if events.is_dir() else []:
-        if folder.name.rsplit("_", 1)[-1] not in known:
+        if JOB_ID_RE.match(folder.name) and folder.name.rsplit("_", 1)[-1] not in known:
             found.append(folder)
     generated = paths.generated_dir()
     for path in generated.glob("*.yml") if generated.is_dir() else []:

@@ -28,7 +28,9 @@ def job_refs(job_id: str | None) -> tuple[list[JobRef], list[str]]:
     """One job (id, session id or prefix), or every MapReduce job with a session record, newest first."""
     if job_id:
         return [find_job(job_id)], []
-    records, warnings = sessions.load_all()
+    from prodigy.legacy.discover import original_session_ids
+
+    records, warnings = sessions.load_all(skip=set(original_session_ids()))  # not the original (Rust) prodigy's
     refs = []
     for record in records:
         if record.kind != "mapreduce" or not record.job_id:
