@@ -49,6 +49,7 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.delenv("PRODIGY_CLAUDE_BIN", raising=False)
     monkeypatch.delenv("PRODIGY_DEBUG", raising=False)
+    monkeypatch.delenv("IS_SANDBOX", raising=False)
     for key in [k for k in os.environ if k.startswith("FAKE_CLAUDE_")]:
         monkeypatch.delenv(key)
     assert paths.home().is_relative_to(base), f"PRODIGY_HOME escapes the test folder: {paths.home()}"
@@ -73,6 +74,7 @@ def fake_claude(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setenv("PATH", f"{support.FAKE_CLAUDE_DIR}{os.pathsep}{os.environ.get('PATH', os.defpath)}")
     monkeypatch.setenv("PRODIGY_CLAUDE_BIN", str(support.FAKE_CLAUDE))
     monkeypatch.setenv("FAKE_CLAUDE_LEDGER", str(ledger))
+    monkeypatch.setenv("IS_SANDBOX", "1")  # as root (CI containers) the CLI, fake or real, needs it
     return ledger
 
 

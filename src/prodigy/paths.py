@@ -84,6 +84,11 @@ def claude_logs_dir() -> Path:
     return logs_dir() / "claude"
 
 
+def claude_session_logs_dir(session_id: str) -> Path:
+    """The agent logs of one session (one stream-json file per agent call)."""
+    return claude_logs_dir() / check_id(session_id)
+
+
 def crash_logs_dir() -> Path:
     return logs_dir() / "crashes"
 

@@ -53,7 +53,7 @@ def test_logs_of_a_mapreduce_item_with_its_attempts(invoke, work: Path, write_wo
     assert all(log["summary"]["is_error"] for log in data["logs"])
     assert data["logs"][0]["lines"][1] == {"kind": "text", "text": "Working on: /process FAIL-b"}
     code, out, _ = invoke("logs", session_id, "--item", "item_0", "--raw")
-    assert '"type": "result"' in out and "agent:" not in out
+    assert '"type":"result"' in out and "agent:" not in out
 
 
 def test_tail_of_a_finished_log_ends_at_its_result(invoke, work: Path, write_workflow, fake_claude: Path) -> None:

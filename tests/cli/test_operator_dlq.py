@@ -13,7 +13,7 @@ from prodigy.state.locks import ExecutionLock
 
 ITEM_KEYS = {"item_id", "status", "attempts", "last_error", "exit_code", "log_path", "failed_at"}
 FAILURE_KEYS = {"attempt", "status", "error", "exit_code", "stderr_tail", "log_path", "duration", "time",
-                "worker"}
+                "worker", "agent"}
 JOB_KEYS = {"job_id", "session_id", "workflow", "dlq_count", "purged", "items", "warnings"}
 
 
@@ -76,7 +76,7 @@ def test_show_json_shape(state: ops.Built) -> None:
     data = ops.json_of("dlq", "show", state.dlq_job, "item_3")
     assert set(data) == JOB_KEYS
     (item,) = data["items"]
-    assert set(item) == ITEM_KEYS | {"failures", "data"}
+    assert set(item) == ITEM_KEYS | {"failures", "data", "spend"}
     assert item["data"] == {"n": 4, "ok": False, "tag": "c"}
     (failure,) = item["failures"]
     assert set(failure) == FAILURE_KEYS

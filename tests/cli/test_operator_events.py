@@ -78,7 +78,7 @@ def test_stats_counts_rates_and_durations(state: ops.Built) -> None:
     events = file_events(state.home, state.dlq_job)
     data = ops.json_of("events", "stats", state.dlq_job)
     assert set(data) == {"job_id", "session_id", "events_path", "total_events", "unreadable_lines", "by_type",
-                         "items", "item_duration_seconds", "resumes"}
+                         "items", "item_duration_seconds", "resumes", "agents"}
     assert data["total_events"] == len(events)
     assert data["by_type"]["item_started"] == 4 and data["by_type"]["item_failed"] == 2
     assert data["items"] == {"succeeded": 2, "failed": 2, "success_rate": 50.0, "retries": 0}

@@ -112,14 +112,14 @@ def test_show_json_shape(state: ops.Built) -> None:
     assert set(data) == {"record", "age_seconds", "live", "lock_holder", "job", "standard", "next_command",
                          "problems"}
     assert set(data["job"]) == {"job_id", "folder", "events_path", "phase", "status", "counts",
-                                "setup_steps_done", "reduce_steps_done", "resumes", "error", "warnings"}
+                                "setup_steps_done", "reduce_steps_done", "resumes", "error", "warnings", "agents"}
     assert data["job"]["counts"] == {"total": 4, "successful": 2, "failed": 2, "dlq": 2, "pending": 0}
     assert data["record"]["id"] == state.dlq_session and data["live"] is False
     assert Path(data["job"]["folder"]).is_dir() and Path(data["job"]["events_path"]).is_file()
     standard = ops.json_of("sessions", "show", state.standard_session)
     assert standard["job"] is None
     assert set(standard["standard"]) == {"checkpoint_path", "total_steps", "steps_done", "next_step",
-                                         "in_flight", "failure"}
+                                         "in_flight", "failure", "agents"}
     assert standard["standard"]["steps_done"] == 1 and standard["standard"]["next_step"] == 2
     assert standard["next_command"] == f"prodigy resume {state.standard_session}"
 

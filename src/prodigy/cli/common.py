@@ -62,8 +62,13 @@ def render_standard_summary(reporter: ConsoleReporter, summary: Any) -> None:
     header = "Resumed session" if summary.resumed else "Session"
     counts = (f"{result.steps_run} step(s) run, {result.steps_already_done} already done before this run, "
               f"{result.total_steps} in total; {fmt_duration(result.duration)}")
+    from prodigy.cli.mapreduce_render import agents_line
+
+    agents = agents_line(summary.agents)
     if result.status == "completed":
         out.print(f"[green]✔ {header} completed[/green]: {counts}")
+        if agents:
+            out.print(f"  Agents: {escape(agents)}")
         return
     if result.status == "interrupted":
         out.print(f"[yellow]■ {header} interrupted[/yellow] at step {result.failed_index + 1}/{result.total_steps}: "
@@ -78,6 +83,8 @@ def render_standard_summary(reporter: ConsoleReporter, summary: Any) -> None:
         if failure.log_path:
             out.print(f"  Agent log: {escape(failure.log_path)}")
         out.print(f"  {counts}")
+    if agents:
+        out.print(f"  Agents: {escape(agents)}")
 
 
 def standard_summary_json(summary: Any) -> dict[str, Any]:
@@ -96,6 +103,7 @@ def standard_summary_json(summary: Any) -> dict[str, Any]:
         "error": failure.error if failure else None,
         "exit_code_of_step": failure.exit_code if failure else None,
         "duration_seconds": round(result.duration, 3),
+        "agents": summary.agents,
         "resume_command": summary.resume_command,
     }
 

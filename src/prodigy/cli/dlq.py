@@ -72,6 +72,7 @@ def _job_json(job: Any, *, history: bool = False) -> dict[str, Any]:
         if not history:
             data.pop("failures")
             data.pop("data")
+            data.pop("spend")
         items.append(data)
     return {"job_id": job.job_id, "session_id": job.session_id, "workflow": job.workflow,
             "dlq_count": job.dlq_count, "purged": list(job.purged),
@@ -168,15 +169,20 @@ def _render_history(out: Any, item: Any) -> None:
 
     from prodigy.cli.render import fields, fmt_duration, tail
 
-    out.print(f"{item.item_id}: {item.status}, {item.attempts} attempt(s), {len(item.failures)} failed",
+    spent = ""
+    if item.spend and item.spend.get("cost_usd") is not None:
+        from prodigy.execution.agents.usage import fmt_cost
+
+        spent = f", {fmt_cost(item.spend['cost_usd'])} spent on agents"
+    out.print(f"{item.item_id}: {item.status}, {item.attempts} attempt(s), {len(item.failures)} failed{spent}",
               markup=False)
     if item.data is not None:
         out.print(f"  Data: {json.dumps(item.data, ensure_ascii=False)}", markup=False)
     for failure in item.failures:
         took = fmt_duration(failure.duration) if isinstance(failure.duration, (int, float)) else "?"
         out.print(f"  Attempt {failure.attempt}: {failure.status} at {failure.time} after {took}", markup=False)
-        fields([("Error", failure.error), ("Exit code", failure.exit_code), ("Log", failure.log_path),
-                ("Worker", failure.worker)], out=out, indent=4)
+        fields([("Error", failure.error), ("Exit code", failure.exit_code), ("Agent", _agent_text(failure.agent)),
+                ("Log", failure.log_path), ("Worker", failure.worker)], out=out, indent=4)
         if failure.stderr_tail and failure.stderr_tail.strip():
             out.print("    stderr (last lines):", markup=False)
             for line in tail(failure.stderr_tail, 15).splitlines():
@@ -284,6 +290,25 @@ def purge(job_id: str, item_ids: tuple[str, ...], yes: bool, json_output: bool) 
         out.print(f"Purged {len(purged)} item(s) from the dead-letter queue of {ref.job_id}: "
                   f"{', '.join(purged)}", markup=False)
     return 0
+
+
+def _agent_text(agent: dict[str, Any] | None) -> str | None:
+    """ "$0.0123, 3 turns, 1.2k tokens in / 40 out, claude-opus-5-5, session 1c2f..." """
+    if not agent:
+        return None
+    from prodigy.execution.agents.usage import fmt_cost, fmt_tokens
+
+    parts = [fmt_cost(agent.get("cost_usd"))]
+    if agent.get("turns"):
+        parts.append(f"{agent['turns']} turn(s)")
+    parts.append(f"{fmt_tokens(agent.get('input_tokens'))} tokens in / {fmt_tokens(agent.get('output_tokens'))} out")
+    if agent.get("model"):
+        parts.append(str(agent["model"]))
+    if agent.get("session_id"):
+        parts.append(f"conversation {agent['session_id']}")
+    if agent.get("partial"):
+        parts.append("cut short: no final result")
+    return ", ".join(parts)
 
 
 def _add_reports() -> None:

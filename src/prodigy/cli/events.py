@@ -42,7 +42,8 @@ Examples:
   prodigy events stats mapreduce-20261127 --json
 \b
 Counts by event type, the items' success rate, item durations (p50/p95/max, from
-item_completed events) and every resume attempt with its outcome.
+item_completed events), what the agents cost (every call, and per completed item:
+p50/p95/max) and every resume attempt with its outcome.
 """
 
 _COMMON_KEYS = {"ts", "event", "correlation_id", "session_id", "job_id", "host", "pid", "item_id", "attempt"}
@@ -156,6 +157,7 @@ def stats(job_id: str, json_output: bool) -> int:
             "item_duration_seconds": result.durations,
             "resumes": {"attempts": len(result.resumes), "outcomes": result.resume_outcomes,
                         "list": [asdict(r) for r in result.resumes]},
+            "agents": result.agents,
         })
         return 0
     _render_stats(result)
@@ -179,12 +181,30 @@ def _render_stats(result: Any) -> None:
     fields([("Items", f"{result.items_succeeded} succeeded, {result.items_failed} failed; success rate {rate}; "
                       f"{result.retries} retried attempt(s)"),
             ("Item duration", timing),
+            ("Agents", _agents_total(result.agents)), ("Item cost", _item_cost(result.agents)),
             ("Resumes", f"{len(result.resumes)}" + (f" ({outcomes})" if outcomes else "")),
             ("Unreadable lines", result.unreadable or None)], out=out)
     for attempt in result.resumes:
         ended = (f"{attempt.status} (exit {attempt.exit_code}) at {attempt.finished_at}" if attempt.status
                  else "never finished (crashed, or still running)")
         out.print(f"  resume {attempt.correlation_id} started {attempt.started_at}: {ended}", markup=False)
+
+
+def _agents_total(agents: dict[str, Any] | None) -> str | None:
+    from prodigy.cli.sessions import _agents_text
+
+    return _agents_text(agents)
+
+
+def _item_cost(agents: dict[str, Any] | None) -> str | None:
+    per = (agents or {}).get("completed_items")
+    if not per or not per.get("count"):
+        return None
+    from prodigy.execution.agents.usage import fmt_cost
+
+    top = ", ".join(f"{t['item_id']} {fmt_cost(t['cost_usd'])}" for t in per.get("most_expensive", [])[:3])
+    return (f"p50 {fmt_cost(per['p50_cost_usd'])}, p95 {fmt_cost(per['p95_cost_usd'])}, max "
+            f"{fmt_cost(per['max_cost_usd'])} over {per['count']} item(s)" + (f"; most: {top}" if top else ""))
 
 
 def _add_reports() -> None:

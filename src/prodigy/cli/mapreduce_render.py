@@ -30,13 +30,14 @@ def job_json(summary: Any) -> dict[str, Any]:
         "resume_plan": None if plan is None else {
             "phase": plan.phase, "done_skipped": plan.done, "in_flight_rerun": len(plan.in_flight),
             "dlq": len(plan.dlq), "dlq_retried": plan.retry_dlq, "pending": len(plan.pending),
-            "max_retries": plan.max_retries,
+            "max_retries": plan.max_retries, "done_cost_usd": plan.done_cost_usd,
         },
         "setup_steps": {"done": summary.setup_steps[0], "total": summary.setup_steps[1]},
         "reduce_steps": {"done": summary.reduce_steps[0], "total": summary.reduce_steps[1]},
         "reaped_processes": summary.reaped,
         "executor": summary.executor,
         "scheduler": summary.scheduler,
+        "agents": summary.agents,
         "duration_seconds": round(summary.duration, 3),
         "job_dir": summary.job_dir,
         "events_log": summary.events_path,
@@ -73,6 +74,9 @@ def finish_job(reporter: ConsoleReporter, summary: Any, json_output: bool) -> in
     if summary.map_run is not None and summary.resumed:
         run = summary.map_run
         out.print(f"  This resume ran {run.started} attempt(s): {run.succeeded} succeeded, {run.failed} failed.")
+    agents = agents_line(summary.agents)
+    if agents:
+        out.print(f"  Agents:     {escape(agents)}")
     if summary.executor != "local":
         out.print(f"  Executor:   {summary.executor} (scheduler {escape(summary.scheduler or '?')})")
     out.print(f"  Job folder: {escape(summary.job_dir)}")
@@ -82,3 +86,21 @@ def finish_job(reporter: ConsoleReporter, summary: Any, json_output: bool) -> in
         verb = "Resume with" if summary.status in ("interrupted", "failed") else "Retry the DLQ with"
         out.print(f"{verb}: [bold]{summary.next_command}[/bold]")
     return summary.exit_code
+
+
+def agents_line(agents: dict[str, Any] | None) -> str | None:
+    """ "$0.31 this run (12 agent calls, 40.1k tokens in / 3.2k out); $4.43 recorded for the job" """
+    if not agents:
+        return None
+    from prodigy.execution.agents.usage import describe_totals, fmt_cost
+    from prodigy.state.spend import READABLE
+
+    short = {v: k for k, v in READABLE.items()}
+    this_run = {short[k]: v for k, v in (agents.get("this_run") or {}).items() if k in short}
+    total = agents.get("total") or {}
+    described = describe_totals(this_run)
+    text = f"{described.replace(' over ', ' this run over ', 1)}" if described else "none this run"
+    if total.get("cost_usd") != this_run.get("usd") or total.get("calls") != this_run.get("calls"):
+        calls = total.get("calls", 0)
+        text += f"; {fmt_cost(total.get('cost_usd'))} recorded in all ({calls} call{'s' if calls != 1 else ''})"
+    return text

@@ -62,10 +62,14 @@ class MapReduceView:
         if self.verbose:
             self.print(f"[cyan]→[/cyan] {phase} [{index + 1}/{total}] {escape(description)}")
 
-    def on_phase_step_finished(self, phase: str, index: int, total: int, description: str, outcome: Any) -> None:
+    def on_phase_step_finished(self, phase: str, index: int, total: int, description: str, outcome: Any,
+                               agent: Any = None) -> None:
         if outcome.ok:
             if self.verbose:
-                self.print(f"  [green]✔[/green] {phase} step {index + 1}/{total} ({outcome.duration:.1f}s)")
+                from prodigy.cli.render import agent_note
+
+                self.print(f"  [green]✔[/green] {phase} step {index + 1}/{total} ({outcome.duration:.1f}s"
+                           f"{agent_note(agent)})")
             return
         if outcome.status == "interrupted":
             return
@@ -120,7 +124,12 @@ class MapReduceView:
         self.print(f"Phase: {plan.phase}")
         if plan.total_items is not None:
             dlq_note = "retried now: --force" if plan.retry_dlq else "retried only with --force"
-            self.print(f"Items: {plan.total_items} total, {plan.done} done (skipped), {len(plan.in_flight)} in "
+            done = f"{plan.done} done (skipped)"
+            if plan.done_cost_usd is not None:
+                from prodigy.execution.agents.usage import fmt_cost
+
+                done = f"{plan.done} done ({fmt_cost(plan.done_cost_usd)} recorded, not re-run)"
+            self.print(f"Items: {plan.total_items} total, {done}, {len(plan.in_flight)} in "
                        f"flight at interruption (will re-run), {len(plan.dlq)} in DLQ ({dlq_note}), "
                        f"{len(plan.pending)} pending")
         if reaped:

@@ -108,8 +108,9 @@ class ConsoleReporter(MapReduceView, WorktreeView):
     def on_step_started(self, index: int, total: int, description: str) -> None:
         self.print(f"[cyan]→[/cyan] [{index + 1}/{total}] {escape(description)}")
 
-    def on_step_finished(self, index: int, total: int, description: str, outcome: o.StepOutcome) -> None:
-        took = fmt_duration(outcome.duration)
+    def on_step_finished(self, index: int, total: int, description: str, outcome: o.StepOutcome,
+                         agent: Any = None) -> None:
+        took = fmt_duration(outcome.duration) + agent_note(agent)
         if outcome.status == o.SKIPPED:
             self.print("  [dim]skipped (when: condition is false)[/dim]")
         elif outcome.ok:
@@ -124,9 +125,15 @@ class ConsoleReporter(MapReduceView, WorktreeView):
             if outcome.log_path:
                 self.print(f"  Agent log: {escape(outcome.log_path)}")
 
-    def on_resume_plan(self, session_id: str, start: int, total: int, done: int, workflow: str) -> None:
+    def on_resume_plan(self, session_id: str, start: int, total: int, done: int, workflow: str,
+                       done_cost: float | None = None) -> None:
+        recorded = ""
+        if done_cost is not None:
+            from prodigy.execution.agents.usage import fmt_cost
+
+            recorded = f"; {fmt_cost(done_cost)} recorded, not re-run"
         self.print(f"Resuming session [bold]{session_id}[/bold] from step {start + 1}/{total} "
-                   f"({done} step(s) already done, skipped)")
+                   f"({done} step(s) already done, skipped{recorded})")
         self.print(f"Workflow: {escape(workflow)}")
 
     def on_workflow_changed(self, old: str, new: str, detail: str = "") -> None:
@@ -143,6 +150,17 @@ class ConsoleReporter(MapReduceView, WorktreeView):
 
     def on_warning(self, text: str) -> None:
         self.print(f"[yellow]Warning:[/yellow] {escape(text)}")
+
+
+def agent_note(agent: Any) -> str:
+    """ " · agent $0.0123, 3 turns" after a step's duration, when agents ran in it."""
+    if agent is None:
+        return ""
+    from prodigy.execution.agents.usage import fmt_cost
+
+    calls = f"{agent.calls} agent calls" if agent.calls > 1 else "agent"
+    turns = f", {agent.turns} turn{'s' if agent.turns != 1 else ''}" if agent.turns else ""
+    return f" · {calls} {fmt_cost(agent.cost_usd)}{turns}"
 
 
 def emit_json(data: dict[str, Any]) -> None:

@@ -31,7 +31,7 @@ Examples:
   prodigy sessions clean --older-than 1d -y
   prodigy sessions clean --status failed --older-than 30d
 \b
-Removes each session's record, checkpoints, job folder, events and mapping files.
+Removes each session's record, checkpoints, job folder, events, agent logs and mapping files.
 Running and resumable sessions (running, interrupted, failed) are kept unless their
 status is chosen with --status; a session whose run is in progress is never removed.
 """
@@ -146,6 +146,7 @@ def _render_detail(detail: Any) -> None:
                       f"{c['pending']} not run"),
             ("DLQ", f"{c['dlq']} item(s)" + (f" (prodigy dlq list {job.job_id})" if c["dlq"] else "")),
             ("Setup steps", job.setup_steps_done), ("Reduce steps", job.reduce_steps_done),
+            ("Agents", _agents_text(job.agents)), ("Per item", _per_item_text(job.agents)),
             ("Job folder", job.folder), ("Events", job.events_path), ("Error", job.error),
         ], out=out, indent=2)
         for warning in job.warnings:
@@ -153,6 +154,7 @@ def _render_detail(detail: Any) -> None:
     std = detail.standard
     if std is not None:
         fields([("Steps", f"{std.steps_done}/{std.total_steps} done"),
+                ("Agents", _agents_text(std.agents)),
                 ("Next step", std.next_step), ("Checkpoint", std.checkpoint_path),
                 ("Failure", (std.failure or {}).get("error") if std.failure else None),
                 ("In flight", f"step {std.in_flight.get('index', 0) + 1}" if std.in_flight else None)], out=out)
@@ -227,3 +229,29 @@ def clean(older_than: str, statuses: tuple[str, ...], dry_run: bool, yes: bool, 
 def _kept(out: Any, kept: dict[str, int]) -> None:
     for reason, number in sorted(kept.items()):
         out.print(f"Kept {number} session(s): {reason}", markup=False)
+
+
+def _agents_text(agents: dict[str, Any] | None) -> str | None:
+    """ "$4.12 over 18 agent calls, 1.2M tokens in / 40.1k out (cache 900.0k read), 54 turns" """
+    if not agents or not agents.get("total"):
+        return None
+    from prodigy.execution.agents.usage import describe_totals
+    from prodigy.state.spend import READABLE
+
+    short = {v: k for k, v in READABLE.items()}
+    return describe_totals({short[k]: v for k, v in agents["total"].items() if k in short})
+
+
+def _per_item_text(agents: dict[str, Any] | None) -> str | None:
+    per_item = (agents or {}).get("completed_items")
+    if not per_item:
+        return None
+    from prodigy.execution.agents.usage import fmt_cost
+
+    text = f"{per_item['items']} completed item(s): {fmt_cost(per_item.get('cost_usd'))}"
+    if per_item.get("average_cost_usd") is not None:
+        text += f", {fmt_cost(per_item['average_cost_usd'])} on average"
+    top = per_item.get("most_expensive")
+    if top:
+        text += f", most {top['item_id']} ({fmt_cost(top['cost_usd'])})"
+    return text

@@ -50,6 +50,7 @@ class StepContext:
     label: str = "step"  # names logs and prefixes streamed output (an item id in the map phase)
     # With a worktree: (cwd, path=, stderr=) -> why a path a step needs is missing from it (git.missing.Missing)
     explain_missing: Callable[..., Any] | None = None
+    usage: Any = None  # agents.usage.UsageLedger: collects the agent calls of the unit of work being run
 
     def timeout_for(self, step_timeout: float | None) -> float | None:
         """The tighter of the step's own timeout and what is left before the deadline."""

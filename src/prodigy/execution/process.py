@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from prodigy.execution.output_capture import _POLL, _Capture, _Pump
 from prodigy.execution.process_groups import (
@@ -70,6 +71,7 @@ class ProcessResult:
     interrupted: bool  # stopped because stop_event was set
     signal: int | None  # the signal that ended the leader, if any
     start_error: str | None  # the command never started
+    ended_after_finish: bool = False  # `finished` was set and the command outlived its grace, so it was ended
 
     @property
     def ok(self) -> bool:
@@ -93,12 +95,19 @@ def run(
     output_cap: int = 256 * 1024,
     on_line: Callable[[str, str], None] | None = None,
     stdout_path: str | os.PathLike[str] | None = None,
+    stdout_sink: BinaryIO | None = None,
     stop_event: threading.Event | None = None,
     grace: float = 2.0,
+    finished: threading.Event | None = None,
+    finish_grace: float = 5.0,
 ) -> ProcessResult:
     """Run `argv` in its own process group behind the start gate; failures are returned, not raised.
 
-    Exceptions from `on_start` or `on_line` propagate, after the command's group has been killed.
+    `stdout_sink` (anything with `write(bytes)`, fed in the calling thread) sees every stdout byte as it
+    arrives, like `stdout_path`. `finished` lets the caller say the command's work is done (an agent printed
+    its final result): if the command has not exited `finish_grace` seconds later, its group is ended and the
+    result says `ended_after_finish`. Exceptions from `on_start`, `on_line` or the sink propagate, after the
+    command's group has been killed.
     """
     began = time.monotonic()
     argv = list(argv)
@@ -116,10 +125,12 @@ def run(
         if isinstance(proc, str):
             return _not_run(began, proc)
         captures = [
-            _Capture("stdout", output_cap, on_line, sink),
+            _Capture("stdout", output_cap, on_line,
+                     None if sink is None and stdout_sink is None else _Tee(sink, stdout_sink)),
             _Capture("stderr", output_cap, on_line, None),
         ]
-        ending = _supervise(proc, captures, on_start, stdin_data or b"", timeout, stop_event, grace)
+        ending = _supervise(proc, captures, on_start, stdin_data or b"", timeout, stop_event, grace,
+                            (finished, finish_grace))
     finally:
         if sink is not None:
             sink.close()
@@ -176,6 +187,7 @@ def _supervise(
     timeout: float | None,
     stop_event: threading.Event | None,
     grace: float,
+    finish: tuple[threading.Event | None, float] = (None, 0.0),
 ) -> str | None:
     """Open the gate, pump until the command is over, kill what is left and reap the leader.
 
@@ -189,7 +201,7 @@ def _supervise(
         pump = _Pump(proc, captures, stdin_data)
         # The clock starts at the release: time spent in on_start is not the command's.
         deadline = None if timeout is None else time.monotonic() + timeout
-        ending = _watch(proc, pump, deadline, stop_event)
+        ending = _watch(proc, pump, deadline, stop_event, finish)
         if ending == "exited":
             # Fast path: the leader is done and the pipes are closed. Reap it; the group id stays
             # reserved while any member lives, so an empty group means there is nothing left to end.
@@ -232,15 +244,22 @@ def _watch(
     pump: _Pump,
     deadline: float | None,
     stop_event: threading.Event | None,
+    finish: tuple[threading.Event | None, float] = (None, 0.0),
 ) -> str:
-    """Pump output until the command is over; say why: exited, orphans, timeout or stop."""
+    """Pump output until the command is over; say why: exited, orphans, timeout, stop or finished."""
     leader_done_at: float | None = None
+    finished, finish_grace = finish
+    finished_at: float | None = None
     while True:
         if stop_event is not None and stop_event.is_set():
             return "stop"
         now = time.monotonic()
         if deadline is not None and now >= deadline:
             return "timeout"
+        if finished is not None and leader_done_at is None and finished.is_set():
+            finished_at = now if finished_at is None else finished_at
+            if now - finished_at >= finish_grace:
+                return "finished"
         if leader_done_at is None and _leader_exited(proc):
             leader_done_at = now
         if leader_done_at is not None:
@@ -292,7 +311,19 @@ def _result(returncode: int, captures: list[_Capture], began: float, ending: str
         interrupted=ending == "stop",
         signal=-returncode if returncode < 0 else None,
         start_error=None,
+        ended_after_finish=ending == "finished",
     )
+
+
+class _Tee:
+    """The stdout log file and/or the caller's sink, as one writer (or nothing)."""
+
+    def __init__(self, *writers: BinaryIO | None) -> None:
+        self._writers = [w for w in writers if w is not None]
+
+    def write(self, chunk: bytes) -> None:
+        for writer in self._writers:
+            writer.write(chunk)
 
 
 def _not_run(began: float, start_error: str | None, *, interrupted: bool = False) -> ProcessResult:

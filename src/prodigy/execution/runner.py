@@ -72,14 +72,16 @@ def _run_step(step: Step, variables: Mapping[str, Any], ctx: StepContext) -> o.S
             if follow.ok:
                 return _outcome(command, updates, total, attempt)
             return dataclasses.replace(follow, variables=updates, duration=total, attempts=attempt)
-        if command.status == o.INTERRUPTED:
+        if command.status == o.INTERRUPTED or (command.failure_kind and command.failure_kind.run_level):
+            # Not the step's fault (the API is down, the agent cannot log in): no handler, no retry here; the
+            # runner that owns the step decides (execution/agents/policy.py).
             return _outcome(command, updates, total, attempt)
         handled = _on_failure(step, command, ChainMap(updates, variables), ctx, attempt, attempts)
         if handled is None:  # no handler for this failure
             return _outcome(command, updates, total, attempt)
         updates.update(handled.variables)
         total += handled.duration
-        if handled.status == o.INTERRUPTED:
+        if handled.status == o.INTERRUPTED or (handled.failure_kind and handled.failure_kind.run_level):
             return dataclasses.replace(handled, variables=updates, duration=total, attempts=attempt)
         if not handled.ok:
             return dataclasses.replace(
@@ -110,6 +112,7 @@ def _outcome(command: o.CommandOutcome, updates: dict[str, Any], total: float, a
     return o.StepOutcome(
         status=command.status, exit_code=command.exit_code, stdout=command.stdout, stderr=command.stderr,
         duration=total, log_path=command.log_path, error=command.error, variables=updates, attempts=attempt,
+        failure_kind=command.failure_kind,
     )
 
 

@@ -61,6 +61,7 @@ class StandardRunSummary:
     resumed: bool
     exit_code: int
     worktree: Any = None  # git.WorktreeReport
+    agents: dict[str, Any] | None = None  # agent economics: the session's totals and this run's share
 
     @property
     def resume_command(self) -> str | None:
@@ -93,7 +94,7 @@ def check_tools(workflow: Workflow) -> None:
     if workflow.uses_claude():
         from prodigy.execution.steps.claude import require_claude
 
-        require_claude()
+        require_claude(workflow)
 
 
 def execute_standard(workflow: Workflow, record: SessionRecord, checkpoint: StandardCheckpoint,
@@ -120,6 +121,7 @@ def execute_standard(workflow: Workflow, record: SessionRecord, checkpoint: Stan
             record.progress = {"done": done, "total": cp.total_steps}
             sessions.save(record)
 
+    spend_before = dict(checkpoint.spend)
     result = run_standard(workflow, checkpoint, ctx, dict(env.variables), reporter, save=save)
     record.status = result.status
     record.finished_at = now_iso() if result.status == "completed" else None
@@ -129,7 +131,13 @@ def execute_standard(workflow: Workflow, record: SessionRecord, checkpoint: Stan
         record.error = env.masker(result.failure.error or "step failed")
     record.exit_code = int(exit_code)
     sessions.save(record)
-    return StandardRunSummary(record.id, str(workflow.path), result, resumed, int(exit_code))
+    agents = None
+    if checkpoint.spend:
+        from prodigy.state.spend import difference, readable
+
+        agents = {"total": readable(checkpoint.spend),
+                  "this_run": readable(difference(checkpoint.spend, spend_before))}
+    return StandardRunSummary(record.id, str(workflow.path), result, resumed, int(exit_code), agents=agents)
 
 
 def _failed_before_steps(workflow: Workflow, record: SessionRecord, checkpoint: StandardCheckpoint,

@@ -9,6 +9,7 @@ from typing import Any
 
 from prodigy.execution import outcome as o
 from prodigy.execution import process
+from prodigy.execution.agents.usage import UsageLedger
 from prodigy.execution.context import StepContext
 from prodigy.execution.process import StartInfo
 from prodigy.execution.reporter import Reporter
@@ -16,6 +17,7 @@ from prodigy.execution.runner import run_step
 from prodigy.state import checkpoints
 from prodigy.state.checkpoints import StandardCheckpoint
 from prodigy.state.sessions import now_iso
+from prodigy.state.spend import add_spend
 from prodigy.workflow.model import Workflow
 
 
@@ -58,17 +60,23 @@ def run_standard(workflow: Workflow, checkpoint: StandardCheckpoint, ctx: StepCo
         if checkpoint.is_done(index):
             continue
         reporter.emit("step_started", index=index, total=total, description=step.describe())
-        step_ctx = _with_recorder(ctx, checkpoint, index, save)
+        ledger = UsageLedger()
+        step_ctx = _with_recorder(replace(ctx, usage=ledger), checkpoint, index, save)
         outcome = run_step(step, live, step_ctx)
         ran += 1
         live.update(outcome.variables)
         checkpoint.in_flight = None
         checkpoint.variables.update(_storable(outcome.variables, ctx))
-        reporter.emit("step_finished", index=index, total=total, description=step.describe(), outcome=outcome)
+        usage = ledger.total()
+        spent = usage.to_record() if usage is not None else None
+        add_spend(checkpoint.spend, spent)
+        reporter.emit("step_finished", index=index, total=total, description=step.describe(), outcome=outcome,
+                      agent=usage)
         if outcome.ok:
             checkpoint.completed[str(index)] = {
                 "status": outcome.status, "exit_code": outcome.exit_code, "attempts": outcome.attempts,
                 "duration": round(outcome.duration, 3), "recovered": outcome.recovered, "finished_at": now_iso(),
+                **({"ag": spent} if spent else {}),
             }
             save(checkpoint)
             continue
@@ -77,7 +85,7 @@ def run_standard(workflow: Workflow, checkpoint: StandardCheckpoint, ctx: StepCo
         checkpoint.failure = {
             "index": index, "status": outcome.status, "exit_code": outcome.exit_code,
             "error": ctx.masker(outcome.error), "stderr_tail": ctx.masker(outcome.stderr[-4000:]),
-            "log_path": outcome.log_path, "at": now_iso(),
+            "log_path": outcome.log_path, "at": now_iso(), **({"ag": spent} if spent else {}),
         }
         save(checkpoint)
         return StandardResult(status, total, ran, already, time.monotonic() - started, index, outcome, reaped)

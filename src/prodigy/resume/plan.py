@@ -20,6 +20,7 @@ class ResumePlan:
     setup_next: int | None  # first setup step without a completion record
     reduce_next: int | None
     nothing_to_do: bool
+    done_cost_usd: float | None = None  # what the agents of the done (skipped) items cost, as recorded
 
     @property
     def dispatch_order(self) -> list[int]:
@@ -52,6 +53,7 @@ def plan_resume(state: JobState, *, setup_total: int, reduce_total: int, force: 
         phase=phase, total_items=state.item_count, done=state.count(SUCCEEDED), in_flight=in_flight, dlq=dlq,
         pending=pending, retry_dlq=retry_dlq, max_retries=max_retries, setup_next=setup_next,
         reduce_next=reduce_next, nothing_to_do=finished and not retry_dlq,
+        done_cost_usd=state.done_spend.get("usd") if state.done_spend else None,
     )
 
 

@@ -77,7 +77,10 @@ def resume_standard(record: SessionRecord, options: RunOptions, stop: StopReques
     record.resumes += 1
     sessions.save(record)
     options = reopen(record, options, reporter)
+    done_costs = [done["ag"].get("usd") for done in checkpoint.completed.values()
+                  if isinstance(done.get("ag"), dict) and isinstance(done["ag"].get("usd"), (int, float))]
     reporter.emit("resume_plan", session_id=record.id, start=start, total=len(workflow.steps),
-                  done=len(checkpoint.completed), workflow=str(workflow.path))
+                  done=len(checkpoint.completed), workflow=str(workflow.path),
+                  done_cost=round(sum(done_costs), 6) if done_costs else None)
     summary = execute_standard(workflow, record, checkpoint, options, stop, reporter, resumed=True, on_line=on_line)
     return conclude(summary, workflow, record, options, stop, on_line)

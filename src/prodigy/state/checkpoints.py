@@ -25,6 +25,7 @@ class StandardCheckpoint:
     in_flight: dict[str, Any] | None = None  # {index, started_at, pid, pgid, start_time}
     failure: dict[str, Any] | None = None
     updated_at: str = field(default_factory=now_iso)
+    spend: dict[str, Any] = field(default_factory=dict)  # agent economics of every attempt (state/spend.py)
 
     def is_done(self, index: int) -> bool:
         return str(index) in self.completed

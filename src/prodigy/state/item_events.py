@@ -51,7 +51,7 @@ class ItemEventDeriver:
         status = record.get("s", "succeeded")
         exit_code = record.get("x", 0 if status == "succeeded" else None)
         common = {"duration": record.get("d"), "exit_code": exit_code, "log_path": record.get("log"),
-                  "worker": record.get("w")}
+                  "worker": record.get("w"), **_agent_fields(record.get("ag"))}
         if status == "succeeded":
             yield self._event("item_completed", record, ts, **common)
         elif status == "interrupted":
@@ -63,3 +63,11 @@ class ItemEventDeriver:
             if record.get("final") == "dlq":
                 yield self._event("dlq_item_added", record, ts, error=record.get("err"),
                                   log_path=record.get("log"))
+
+
+def _agent_fields(ag: Any) -> dict[str, Any]:
+    """An attempt's agent economics on its item event (cost_usd, input_tokens, ... as in --json)."""
+    from prodigy.state.spend import readable
+
+    fields = readable(ag) or {}
+    return {("agent_session_id" if k == "session_id" else k): v for k, v in fields.items() if k != "calls"}

@@ -10,10 +10,15 @@ Journal records (one JSON object per line; `t` is the type):
                                                    attempt 1; pg omitted when equal to pid; w: a remote worker)
     proc              {i, pid, pg?, st, w?}        a later command of the same attempt (or {ph, k, ...} for
                                                    a setup/reduce step)
-    done              {i, a?, s?, d, x?, err?, out?, se?, log?, w?, final?, ts}
+    done              {i, a?, s?, d, x?, err?, out?, se?, log?, w?, ag?, final?, ts}
                                                    an attempt ended: s = failed | timed_out | errored |
                                                    interrupted, omitted for a success; a omitted for attempt
-                                                   1; final = dlq | skip when no retry follows
+                                                   1; final = dlq | skip when no retry follows; ag = what its
+                                                   agent calls cost (agents/usage.py: usd, in, out, cr, cw,
+                                                   turns, model, ms, api_ms, sid, calls?, partial?)
+    spend             {ph, k, ag}                  a setup/reduce step's attempt that did not complete, and
+                                                   what its agent calls cost (setup_step/reduce_step carry the
+                                                   `ag` of the attempt that did)
     dlq_retry         {items, budget}              --force: these DLQ items get `budget` more attempts
     dlq_purge         {items}
     map_done / map_reopened / reduce_step {index, vars} / reduce_done / job_status {status, error}
@@ -23,6 +28,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from prodigy.state.spend import add_spend
 
 # Item statuses in the fold.
 PENDING = "pending"
@@ -73,6 +80,10 @@ class JobState:
     step_proc: list[Any] | None = None  # [phase, index, pid, pgid, start_time] of a running setup/reduce step
     warnings: list[str] = field(default_factory=list)
     tally: dict[str, int] = field(default_factory=dict)  # status -> number of tracked items
+    # Agent economics, summed from the `ag` of every record that has one (compact keys, see agents/usage.py):
+    spend: dict[str, Any] = field(default_factory=dict)  # every agent call of the job: setup, items, reduce
+    done_spend: dict[str, Any] = field(default_factory=dict)  # the attempts that completed their items
+    costliest: list[Any] | None = None  # [item index, usd] of the most expensive successful attempt
 
     def __post_init__(self) -> None:
         if self.items and not self.tally:
@@ -127,6 +138,8 @@ def item_index(item: str) -> int:
 def apply(state: JobState, record: dict[str, Any], offset: int) -> None:
     """Fold one journal record into the state. Unknown record types are ignored (newer writers)."""
     kind = record.get("t")
+    if "ag" in record:
+        add_spend(state.spend, record["ag"])
     if kind == "setup_step":
         state.setup_steps[int(record["index"])] = record.get("vars") or {}
         state.captures.update(record.get("vars") or {})
@@ -209,6 +222,11 @@ def _apply_done(state: JobState, record: dict[str, Any], offset: int) -> None:
     if status == "succeeded":
         state.set_status(item, SUCCEEDED)
         item.retry_budget = None
+        if "ag" in record:
+            add_spend(state.done_spend, record["ag"])
+            usd = record["ag"].get("usd") if isinstance(record["ag"], dict) else None
+            if isinstance(usd, (int, float)) and (state.costliest is None or usd > state.costliest[1]):
+                state.costliest = [int(record["i"]), usd]
         return
     item.failures = [*(item.failures or ()), offset]
     final = record.get("final")
@@ -240,6 +258,8 @@ def dump_state(state: JobState) -> dict[str, Any]:
         "reduce_steps": {str(k): v for k, v in state.reduce_steps.items()},
         "reduce_complete": state.reduce_complete, "error": state.error, "resumes": state.resumes,
         "step_proc": state.step_proc,
+        **({"spend": state.spend, "done_spend": state.done_spend, "costliest": state.costliest}
+           if state.spend else {}),
     }
 
 
@@ -263,6 +283,9 @@ def load_state_data(data: dict[str, Any]) -> JobState:
     state.error = data.get("error")
     state.resumes = int(data.get("resumes", 0))
     state.step_proc = data.get("step_proc")
+    state.spend = dict(data.get("spend") or {})
+    state.done_spend = dict(data.get("done_spend") or {})
+    state.costliest = data.get("costliest")
     return state
 
 

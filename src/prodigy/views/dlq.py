@@ -11,6 +11,7 @@ from prodigy.resume.resolve import Target
 from prodigy.state import sessions
 from prodigy.state.jobs import DLQ, PURGED, JobState, JobStore, item_id, item_index
 from prodigy.state.locks import ExecutionLock
+from prodigy.state.spend import readable, totals
 from prodigy.views.common import JobRef, iso_from_epoch, job_ref, load_job
 from prodigy.workflow import expr
 from prodigy.workflow.items import _filter_scope
@@ -27,6 +28,7 @@ class Failure:
     duration: float | None
     time: str | None
     worker: str | None = None  # the cluster worker that ran the attempt (None: the local pool)
+    agent: dict[str, Any] | None = None  # what the attempt's agent calls cost (cost_usd, tokens, turns ...)
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class DlqItem:
     failed_at: str | None
     failures: tuple[Failure, ...] = ()
     data: Any = None
+    spend: dict[str, Any] | None = None  # the agent cost of the failed attempts shown (with history)
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,8 @@ def _failure(record: dict[str, Any] | None) -> Failure:
     record = record or {}
     return Failure(attempt=record.get("a", 1), status=record.get("s", "succeeded"), error=record.get("err"),
                    exit_code=record.get("x"), stderr_tail=record.get("se"), log_path=record.get("log"),
-                   duration=record.get("d"), time=iso_from_epoch(record.get("ts")), worker=record.get("w"))
+                   duration=record.get("d"), time=iso_from_epoch(record.get("ts")), worker=record.get("w"),
+                   agent=readable(record.get("ag")))
 
 
 def _failure_records(store: JobStore, offsets: list[int], index: int) -> list[dict[str, Any]]:
@@ -90,6 +94,7 @@ def _item(store: JobStore, state: JobState, index: int, *, history: bool, data: 
         item_id=item_id(index), index=index, status=state.status_of(index), attempts=item.attempts if item else 0,
         last_error=last.error, exit_code=last.exit_code, log_path=last.log_path, failed_at=last.time,
         failures=tuple(_failure(r) for r in records) if history else (), data=data,
+        spend=readable(totals([r.get("ag") for r in records if "ag" in r])) if history else None,
     )
 
 

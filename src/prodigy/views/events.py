@@ -10,7 +10,7 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from prodigy.state import locks, sessions
 from prodigy.state.events import read_events
 from prodigy.state.item_events import ItemEventDeriver
 from prodigy.state.journal import read_journal
+from prodigy.state.spend import readable, totals
 from prodigy.views.common import JobRef, parse_time
 
 STARTS = ("job_started", "resume_started")
@@ -43,12 +44,13 @@ class EventListing:
     unreadable: int  # lines skipped
 
 
-def all_events(ref: JobRef) -> tuple[list[dict[str, Any]], int]:
+def all_events(ref: JobRef, records: list[dict[str, Any]] | None = None) -> tuple[list[dict[str, Any]], int]:
     """The job's events file merged with the item events derived from its journal, in time order."""
     events, unreadable = read_events(ref.events_path)
-    read = read_journal(ref.folder / "journal.jsonl")
+    if records is None:
+        records = read_journal(ref.folder / "journal.jsonl").records
     deriver = ItemEventDeriver(session_id=ref.session.id, job_id=ref.job_id)
-    events = events + list(deriver.events(read.records))
+    events = events + list(deriver.events(records))
     events.sort(key=lambda e: str(e.get("ts") or ""))  # ISO timestamps in UTC sort as text; sort is stable
     return events, unreadable
 
@@ -102,6 +104,7 @@ class EventStats:
     retries: int
     durations: dict[str, float | int | None]  # count, p50, p95, max (seconds, from item_completed)
     resumes: tuple[ResumeAttempt, ...]
+    agents: dict[str, Any] | None = None  # job totals over every agent call, and per completed item
 
     @property
     def resume_outcomes(self) -> dict[str, int]:
@@ -118,9 +121,28 @@ def percentile(values: list[float], pct: float) -> float | None:
 
 
 def event_stats(ref: JobRef) -> EventStats:
-    events, unreadable = all_events(ref)
-    return compute_stats(events, job_id=ref.job_id, session_id=ref.session.id, path=str(ref.events_path),
-                         unreadable=unreadable)
+    records = read_journal(ref.folder / "journal.jsonl").records
+    events, unreadable = all_events(ref, records)
+    stats = compute_stats(events, job_id=ref.job_id, session_id=ref.session.id, path=str(ref.events_path),
+                          unreadable=unreadable)
+    return replace(stats, agents=agent_stats(records))
+
+
+def agent_stats(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Totals over every agent call in the journal (setup, items, reduce; failed attempts too), and the cost
+    of each item's completing attempt: p50, p95, max, the most expensive items."""
+    every = [r["ag"] for r in records if isinstance(r.get("ag"), dict)]
+    if not every:
+        return None
+    per_item = {f"item_{r.get('i')}": r["ag"].get("usd") for r in records
+                if r.get("t") == "done" and "s" not in r and isinstance(r.get("ag"), dict)
+                and isinstance(r["ag"].get("usd"), (int, float))}
+    costs = list(per_item.values())
+    top = sorted(per_item.items(), key=lambda kv: kv[1], reverse=True)[:5]
+    return {"total": readable(totals(every)),
+            "completed_items": {"count": len(costs), "p50_cost_usd": percentile(costs, 50),
+                                "p95_cost_usd": percentile(costs, 95), "max_cost_usd": max(costs) if costs else None,
+                                "most_expensive": [{"item_id": k, "cost_usd": v} for k, v in top]}}
 
 
 def compute_stats(events: list[dict[str, Any]], *, job_id: str, session_id: str, path: str,

@@ -17,6 +17,7 @@ from prodigy.resume.resolve import Target
 from prodigy.state import checkpoints, cleanup, generated, locks, sessions
 from prodigy.state.jobs import find_job_folder
 from prodigy.state.sessions import RESUMABLE, SessionRecord
+from prodigy.state.spend import job_spend, readable
 from prodigy.views.common import age_seconds, job_ref, load_job
 
 DEFAULT_CLEAN_STATUSES = ("completed", "cancelled")
@@ -95,6 +96,7 @@ class JobView:
     resumes: int
     error: str | None
     warnings: tuple[str, ...] = ()
+    agents: dict[str, Any] | None = None  # the job's agent economics (state/spend.py::job_spend)
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,7 @@ class StandardView:
     next_step: int | None  # 1-based; None when every step completed
     in_flight: dict[str, Any] | None
     failure: dict[str, Any] | None
+    agents: dict[str, Any] | None = None  # {"total": ..., "steps": {"1": ...}}: what the agent calls cost
 
 
 @dataclass(frozen=True)
@@ -147,7 +150,7 @@ def _job_view(target: Target) -> JobView:
         job_id=ref.job_id, folder=str(ref.folder), events_path=str(ref.events_path), phase=state.phase,
         status=state.status, counts=counts(state), setup_steps_done=len(state.setup_steps),
         reduce_steps_done=len(state.reduce_steps), resumes=state.resumes, error=state.error,
-        warnings=tuple(state.warnings),
+        warnings=tuple(state.warnings), agents=job_spend(state),
     )
 
 
@@ -164,8 +167,18 @@ def _standard_view(session_id: str, problems: list[str]) -> StandardView | None:
     return StandardView(
         checkpoint_path=str(checkpoints.path_for(session_id)), total_steps=checkpoint.total_steps,
         steps_done=len(checkpoint.completed), next_step=None if first >= checkpoint.total_steps else first + 1,
-        in_flight=checkpoint.in_flight, failure=checkpoint.failure,
+        in_flight=checkpoint.in_flight, failure=checkpoint.failure, agents=_standard_agents(checkpoint),
     )
+
+
+def _standard_agents(checkpoint: Any) -> dict[str, Any] | None:
+    spend = getattr(checkpoint, "spend", None)
+    if not spend:
+        return None
+    steps = {str(int(i) + 1): readable(done.get("ag")) for i, done in sorted(checkpoint.completed.items(),
+                                                                           key=lambda kv: int(kv[0]))
+             if done.get("ag")}
+    return {"total": readable(spend), "steps": steps}
 
 
 def next_command(record: SessionRecord, *, live: bool, dlq: int) -> str | None:
@@ -254,6 +267,7 @@ def session_paths(record: SessionRecord) -> list[Path]:
         if repo:
             found.append(paths.events_file(repo, record.job_id).parent)
     found += generated.files_of(record.workflow_path)  # the workflow `exec`/`batch` wrote for it
+    found.append(paths.claude_session_logs_dir(record.id))
     found += [paths.lock_info_file(record.id), paths.session_file(record.id), paths.lock_file(record.id)]
     return found
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from prodigy.errors import WorkflowFileError
 from prodigy.workflow import model as m
+from prodigy.workflow.load_agents import agent_policy
 from prodigy.workflow.load_common import (
     ERROR_POLICY_KEYS,
     MAP_KEYS,
@@ -119,7 +120,7 @@ def _build(data: Any, path: Path, sha: str, ctx: _Ctx) -> m.Workflow | None:
     env_files = _string_list(data, "env_files", ctx)
     merge = _merge(data.get("merge"), ctx, line_of(data, "merge")) if "merge" in data else None
     common = dict(path=path, sha256=sha, name=name or default_name, env=env, profiles=profiles,
-                  env_files=env_files, merge=merge)
+                  env_files=env_files, merge=merge, agents=agent_policy(data, ctx))
     if mode == "standard":
         ctx.unknown_keys(data, STANDARD_KEYS, "")
         if "commands" not in data:

@@ -14,7 +14,7 @@ from prodigy.workflow.yamlsrc import LineDict, line_of
 STEP_KEYS = {
     "shell", "claude", "write_file", "name", "timeout", "capture_output", "capture", "capture_format",
     "env", "working_dir", "on_failure", "on_success", "on_exit_code", "commit_required", "when",
-    "temporary", "clear_env",
+    "temporary", "clear_env", "model", "max_turns", "max_budget_usd", "allowed_tools", "resume_agent",
 }
 # Keys of the original Prodigy that we recognise but do not implement: refuse them by name, never ignore.
 UNSUPPORTED_STEP_KEYS = {
@@ -31,10 +31,13 @@ UNSUPPORTED_STEP_KEYS = {
     "step_validate": "not available in prodigy",
     "handler": "not available in prodigy",
 }
-STANDARD_KEYS = {"name", "mode", "description", "commands", "env", "secrets", "env_files", "profiles", "merge"}
+AGENT_POLICY_KEYS = {"max_cost_usd", "agent_retry_pause", "agent_outage_limit", "resume_agent"}
+STANDARD_KEYS = {"name", "mode", "description", "commands", "env", "secrets", "env_files", "profiles", "merge",
+                 *AGENT_POLICY_KEYS}
 MAPREDUCE_KEYS = {
     "name", "mode", "description", "env", "secrets", "env_files", "profiles", "setup", "map", "reduce",
     "merge", "error_policy", "on_item_failure", "max_failures", "failure_threshold", "continue_on_failure",
+    *AGENT_POLICY_KEYS,
 }
 MAP_KEYS = {
     "input", "json_path", "agent_template", "max_parallel", "filter", "sort_by", "max_items", "offset",

@@ -10,6 +10,7 @@ from typing import Any
 
 from prodigy.workflow import model as m
 from prodigy.workflow.interpolate import InterpolationError, references
+from prodigy.workflow.load_agents import agent_options
 from prodigy.workflow.load_common import (
     _IDENT,
     STEP_KEYS,
@@ -105,6 +106,7 @@ def _step(raw: Any, ctx: _Ctx, where: str, line: int | None) -> m.Step | None:
         when=_when(data, ctx, where),
         clear_env=_bool(data, "clear_env", ctx, where),
         line=line,
+        agent=agent_options(data, kind, ctx, where),
     )
     _check_templates(step, ctx, line, where)
     return step

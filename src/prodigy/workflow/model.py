@@ -28,6 +28,27 @@ class Handler:
 
 
 @dataclass(frozen=True)
+class AgentOptions:
+    """A claude step's options for the agent CLI (passed through as --model, --max-turns, ...)."""
+
+    model: str | None = None
+    max_turns: int | None = None
+    max_budget_usd: float | None = None
+    allowed_tools: tuple[str, ...] = ()
+    resume: bool | None = None  # resume_agent: continue an interrupted conversation (None: the workflow's choice)
+
+
+@dataclass(frozen=True)
+class AgentPolicy:
+    """Workflow-level agent settings: the cost cap and how long to wait out an API outage."""
+
+    max_cost_usd: float | None = None  # stop dispatching (resumably) once the job's recorded cost reaches this
+    retry_pause: float = 30.0  # the first pause of the pool after a transient failure; doubles, up to 5 min
+    outage_limit: float = 1800.0  # stop (resumably) when transient failures go on this long
+    resume: bool = True  # resume_agent
+
+
+@dataclass(frozen=True)
 class Step:
     kind: str  # one of STEP_KINDS
     command: str = ""  # the shell script or the claude prompt
@@ -46,6 +67,7 @@ class Step:
     when: str | None = None
     clear_env: bool = False  # run with only PATH/HOME/locale, PRODIGY_* and the step's own env
     line: int | None = None
+    agent: AgentOptions | None = None  # claude steps: model, max_turns, max_budget_usd, allowed_tools
 
     def describe(self) -> str:
         if self.name:
@@ -132,6 +154,7 @@ class Workflow:
     error_policy: ErrorPolicy = field(default_factory=ErrorPolicy)
     profiles: tuple[tuple[str, tuple[tuple[str, EnvVar], ...]], ...] = ()
     env_files: tuple[str, ...] = ()
+    agents: AgentPolicy = field(default_factory=AgentPolicy)
 
     @property
     def is_mapreduce(self) -> bool:

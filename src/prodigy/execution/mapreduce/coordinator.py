@@ -166,6 +166,8 @@ class Coordinator:
             record["log"] = result.log_path
         if result.worker != "local":
             record["w"] = result.worker
+        if result.agent is not None:
+            record["ag"] = result.agent.to_record()
         if result.status == o.INTERRUPTED:
             record["s"] = "interrupted"
             self.store.append(record, sync=False)

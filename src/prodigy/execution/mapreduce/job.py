@@ -29,6 +29,7 @@ from prodigy.state import sessions
 from prodigy.state.events import EventLog, new_correlation_id
 from prodigy.state.jobs import RUNNING, JobMeta, JobState, JobStore, write_mappings
 from prodigy.state.sessions import SessionRecord, now_iso
+from prodigy.state.spend import difference, job_spend, readable
 from prodigy.workflow.interpolate import render
 from prodigy.workflow.load import parse_duration
 from prodigy.workflow.model import Workflow
@@ -59,6 +60,7 @@ class JobSummary:
     worktree: Any = None  # git.WorktreeReport
     executor: str = "local"  # where map items ran: local | dask
     scheduler: str | None = None  # the Dask scheduler's address
+    agents: dict[str, Any] | None = None  # agent economics: job totals, completed items, this run's share
 
     @property
     def next_command(self) -> str | None:
@@ -174,6 +176,7 @@ class _JobRun:
         self.warnings: list[str] = []
         choice = options.extra.get("executor") or {}
         self.executor: tuple[str, str | None] = (choice.get("kind", "local"), choice.get("scheduler"))
+        self.spend_before = dict(state.spend)  # to tell this invocation's agent spend from the job's
 
     def run(self, dispatch_order: list[int] | None, failed: ProdigyError | None = None) -> JobSummary:
         self._set_session(status="running", phase=self.state.phase)
@@ -391,8 +394,14 @@ class _JobRun:
             setup_steps=(len(self.state.setup_steps), setup_total),
             reduce_steps=(len(self.state.reduce_steps), len(self.workflow.reduce)),
             error=error, hint=hint, failure=failure, failed_phase=failed_phase, warnings=self.warnings,
-            executor=self.executor[0], scheduler=self.executor[1],
+            executor=self.executor[0], scheduler=self.executor[1], agents=self._agents(),
         )
+
+    def _agents(self) -> dict[str, Any] | None:
+        figures = job_spend(self.state)
+        if figures is None:
+            return None
+        return {**figures, "this_run": readable(difference(self.state.spend, self.spend_before))}
 
     def _finish_session(self, status: str, exit_code: ExitCode, error: str | None) -> None:
         self.store.append({"t": "job_status", "status": status, "error": error})

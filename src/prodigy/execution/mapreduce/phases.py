@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from prodigy.execution import outcome as o
+from prodigy.execution.agents.usage import UsageLedger
 from prodigy.execution.context import StepContext
 from prodigy.execution.process import StartInfo
 from prodigy.execution.reporter import Reporter
@@ -33,18 +34,24 @@ def run_phase_steps(phase: str, steps: tuple[Step, ...], done: Mapping[int, dict
             continue
         reporter.emit("phase_step_started", phase=phase, index=index, total=total, description=step.describe())
         events.emit("step_started", phase=phase, step=index + 1, description=step.describe())
-        outcome = run_step(step, ChainMap(live, variables), _recording(ctx, store, phase, index))
+        ledger = UsageLedger()
+        outcome = run_step(step, ChainMap(live, variables), _recording(replace(ctx, usage=ledger), store, phase,
+                                                                         index))
+        usage = ledger.total()
+        spent = {"ag": usage.to_record()} if usage is not None else {}
         reporter.emit("phase_step_finished", phase=phase, index=index, total=total,
-                      description=step.describe(), outcome=outcome)
+                      description=step.describe(), outcome=outcome, agent=usage)
         events.emit("step_completed" if outcome.ok else "step_failed", phase=phase, step=index + 1,
                     status=outcome.status, exit_code=outcome.exit_code, duration=round(outcome.duration, 3),
                     error=ctx.masker(outcome.error) if outcome.error else None, log_path=outcome.log_path)
         if not outcome.ok:
+            if spent:  # what the attempt cost still counts in the job's totals
+                store.append({"t": "spend", "ph": phase, "k": index, **spent})
             return outcome
         exported = dict(outcome.variables)
         exported.update(_captures_for(index, captures, outcome))
         live.update(exported)
-        store.append({"t": f"{phase}_step", "index": index, "vars": _storable(exported, ctx)})
+        store.append({"t": f"{phase}_step", "index": index, "vars": _storable(exported, ctx), **spent})
     return None
 
 

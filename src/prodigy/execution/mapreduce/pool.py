@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from prodigy.errors import ProdigyError
 from prodigy.execution import outcome as o
+from prodigy.execution.agents.usage import UsageLedger
 from prodigy.execution.context import StepContext
 from prodigy.execution.process import StartInfo
 from prodigy.execution.runner import run_steps
@@ -47,6 +48,8 @@ class ItemOutcome:
     stderr: str
     log_path: str | None
     worker: str = "local"
+    agent: Any = None  # agents.usage.AgentUsage: what this attempt's agent calls cost (None: no agent call)
+    failure_kind: o.FailureKind | None = None  # a failure's kind (transient / fatal: not the item's fault)
 
 
 class ItemExecutor(Protocol):
@@ -94,8 +97,9 @@ def run_item(task: ItemTask, ctx: StepContext, job_id: str, workspaces: Workspac
 
 def _run_item(task: ItemTask, ctx: StepContext, job_id: str, started: float) -> ItemOutcome:
     deadline = started + task.timeout if task.timeout else None
+    ledger = UsageLedger()
     item_ctx = replace(ctx, process_env={**ctx.process_env, **item_env(task, job_id)}, deadline=deadline,
-                       label=f"item_{task.index}")
+                       label=f"item_{task.index}", usage=ledger)
     result = run_steps(task.steps, item_variables(task), item_ctx)
     error = result.error
     if result.status == o.TIMED_OUT and deadline is not None and time.monotonic() >= deadline - 0.05:
@@ -103,9 +107,18 @@ def _run_item(task: ItemTask, ctx: StepContext, job_id: str, started: float) -> 
     return ItemOutcome(
         index=task.index, attempt=task.attempt, status=result.status, exit_code=result.exit_code,
         duration=time.monotonic() - started, error=ctx.masker(error) if error else None,
-        output=ctx.masker(result.stdout[-OUTPUT_KEEP:]), stderr=ctx.masker(result.stderr[-STDERR_KEEP:]),
-        log_path=result.log_path,
+        output=ctx.masker(keep_tail(result.stdout, OUTPUT_KEEP)), stderr=ctx.masker(result.stderr[-STDERR_KEEP:]),
+        log_path=result.log_path, agent=ledger.total(), failure_kind=result.failure_kind,
     )
+
+
+def keep_tail(text: str, limit: int) -> str:
+    """The last `limit` bytes of an item's output, saying so when the rest was cut."""
+    data = text.encode("utf-8", "replace")
+    if len(data) <= limit:
+        return text
+    kept = data[-limit:].decode("utf-8", "ignore")
+    return f"[output cut: the last {limit} of {len(data)} bytes]\n{kept}"
 
 
 class LocalExecutor:
