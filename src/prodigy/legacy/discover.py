@@ -22,7 +22,7 @@ from typing import Any
 from prodigy import paths
 from prodigy.errors import AmbiguousIdError, StateError
 from prodigy.ids import JOB_ID_RE, check_id
-from prodigy.legacy import shapes
+from prodigy.legacy import job_shapes, shapes
 from prodigy.legacy.events import event_files
 
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
@@ -242,12 +242,12 @@ def session_of_job(job_id: str) -> tuple[str | None, str]:
     return None, "; ".join(searched)
 
 
-def newest_readable_job_state(folder: Path) -> tuple[shapes.RustJobState | None, list[str]]:
+def newest_readable_job_state(folder: Path) -> tuple[job_shapes.RustJobState | None, list[str]]:
     """The latest job state that reads, falling back through the kept versions (the original keeps 3)."""
     warnings = []
     for path in job_state_files(folder):
         try:
-            return shapes.read_job_state(path), warnings
+            return job_shapes.read_job_state(path), warnings
         except StateError as exc:
             warnings.append(f"{str(exc).splitlines()[0]} (tried the previous version)")
     return None, warnings

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prodigy.errors import StateError
-from prodigy.legacy import shapes
+from prodigy.legacy import job_shapes
 from prodigy.legacy.discover import JobFiles, newest_readable_job_state
 from prodigy.legacy.events import read_events
 
@@ -87,11 +87,11 @@ def recover(files: JobFiles) -> Recovery:
     return recovery
 
 
-def _read_dlq(files: JobFiles, recovery: Recovery) -> dict[int, shapes.RustDlqItem]:
-    items: dict[int, shapes.RustDlqItem] = {}
+def _read_dlq(files: JobFiles, recovery: Recovery) -> dict[int, job_shapes.RustDlqItem]:
+    items: dict[int, job_shapes.RustDlqItem] = {}
     for path in files.dlq_files:
         try:
-            item = shapes.read_dlq_item(path)
+            item = job_shapes.read_dlq_item(path)
         except StateError as exc:
             recovery.warnings.append(str(exc).splitlines()[0])
             continue
@@ -105,7 +105,7 @@ def _read_dlq(files: JobFiles, recovery: Recovery) -> dict[int, shapes.RustDlqIt
     return items
 
 
-def _from_state(state: shapes.RustJobState, recovery: Recovery) -> None:
+def _from_state(state: job_shapes.RustJobState, recovery: Recovery) -> None:
     recovery.source = "job state"
     recovery.files.insert(0, str(state.path))
     recovery.work_items = list(state.work_items)
@@ -139,7 +139,7 @@ def _from_events(files: JobFiles, recovery: Recovery) -> None:
     recovery.warnings += read.warnings
     agents: dict[str, int] = {}
     started: dict[int, int] = {}  # index -> attempt of the last start
-    merged: dict[int, shapes.RustFailure | None] = {}
+    merged: set[int] = set()
     for event in read.events:
         f = event.fields
         if event.type == "job_started":
@@ -174,16 +174,16 @@ def _from_events(files: JobFiles, recovery: Recovery) -> None:
                 log=f.get("json_log_location") if isinstance(f.get("json_log_location"), str) else None,
                 time=event.time if event.time > float("-inf") else None, source=event.file))
             started.pop(index, None)
-            merged.pop(index, None)
+            merged.discard(index)
         elif event.type == "agent_failed":
             recovery.attempts.setdefault(index, []).append(Attempt(
                 status="failed", attempt=started.get(index, 1),
                 error=f.get("error") if isinstance(f.get("error"), str) else None,
                 time=event.time if event.time > float("-inf") else None, source=event.file))
             started.pop(index, None)
-            merged.pop(index, None)
+            merged.discard(index)
         elif event.type == "worktree_merged" and index in started:
-            merged[index] = None
+            merged.add(index)
     for index in sorted(started):
         if index in merged:
             recovery.attempts.setdefault(index, []).append(Attempt(
@@ -194,7 +194,7 @@ def _from_events(files: JobFiles, recovery: Recovery) -> None:
             recovery.started_unfinished.append(index)
 
 
-def _merge_dlq(dlq: dict[int, shapes.RustDlqItem], recovery: Recovery) -> None:
+def _merge_dlq(dlq: dict[int, job_shapes.RustDlqItem], recovery: Recovery) -> None:
     """A DLQ item is the item's failure record, unless the item completed after it."""
     for index, item in sorted(dlq.items()):
         final = recovery.final(index)
