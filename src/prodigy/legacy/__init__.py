@@ -10,8 +10,8 @@ converted once into our records (the originals are never written), then resumed 
     original_rows()       the originals not converted yet, for `sessions list`               (listing.py)
 
 The parts: shapes and job_shapes (read and check the original's records), discover (where its files are),
-events and recover (which map items finished), standard and mapreduce (the plans), worktree (its git worktree), convert (writes
-our records through the state package).
+events and recover (which map items finished), standard and mapreduce (the plans), worktree (its git
+worktree), convert (writes our records through the state package).
 
 Callers import the part they need (prodigy.legacy.resolve for the id hook), so resolving an id of ours never
 loads the conversion machinery.
