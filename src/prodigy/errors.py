@@ -90,6 +90,15 @@ class StateError(ProdigyError):
     exit_code = ExitCode.STATE_ERROR
 
 
+class StateWriteError(StateError):
+    """A state file could not be written (disk full, I/O error, read-only file system): the run stops at once,
+    before anything that depends on the write is counted, and can be resumed once the disk is fixed."""
+
+    def __init__(self, message: str, *, hint: str | None = None, path: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.path = path
+
+
 class Interrupted(ProdigyError):
     """Raised inside the executors when SIGINT/SIGTERM asked them to stop."""
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import json
 from pathlib import Path
 
 import pytest
 
-from prodigy.errors import ExitCode, StateError
-from prodigy.state import atomic
+from prodigy.errors import ExitCode, StateError, StateWriteError
+from prodigy.state import atomic, storage
 from prodigy.state.atomic import SCHEMA_VERSION, read_json, write_bytes, write_json
 
 
@@ -40,11 +41,12 @@ def test_failed_write_removes_its_temp_file_and_keeps_the_old_content(tmp_path: 
     write_json(path, {"v": "old"})
 
     def broken_replace(src: str, dst: str) -> None:
-        raise OSError("disk on fire")
+        raise OSError(errno.EIO, "disk on fire")
 
-    monkeypatch.setattr(atomic.os, "replace", broken_replace)
-    with pytest.raises(OSError, match="disk on fire"):
+    monkeypatch.setattr(storage, "_replace", broken_replace)
+    with pytest.raises(StateWriteError, match="disk on fire") as exc:
         write_bytes(path, b"new")
+    assert exc.value.exit_code == ExitCode.STATE_ERROR and str(path) in exc.value.message
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
     assert json.loads(path.read_text())["v"] == "old"
 

@@ -273,7 +273,7 @@ def test_a_torn_journal_tail_is_ignored() -> None:
     assert any("incomplete last record" in w for w in state.warnings)
 
 
-def test_a_journal_shorter_than_the_snapshot_offset_keeps_the_snapshot() -> None:
+def test_a_journal_shorter_than_the_snapshot_offset_keeps_the_snapshot_work() -> None:
     store = new_store()
     store.append({"t": "items_frozen", "count": 3})
     for i in range(3):
@@ -284,7 +284,56 @@ def test_a_journal_shorter_than_the_snapshot_offset_keeps_the_snapshot() -> None
         handle.truncate(40)
     state = JobStore(store.folder).load_state()
     assert [state.status_of(i) for i in range(3)] == [SUCCEEDED] * 3
-    assert len(state.warnings) == 1 and "shorter than its checkpoint" in state.warnings[0]
+    assert "shorter than its checkpoint" in state.warnings[0] and "re-recorded 4 record(s)" in state.warnings[0]
+
+
+def test_after_a_journal_truncation_a_killed_resume_does_not_hide_its_completions() -> None:
+    """The duplicate-work bug: the journal is cut below the snapshot's offset, a resume appends completions
+    and is killed before its next snapshot; the next load must still see those completions."""
+    store = new_store()
+    store.append({"t": "items_frozen", "count": 6})
+    for i in range(3):
+        store.append({"t": "start", "i": i, "pid": 10, "st": 1.0})
+        store.append({"t": "done", "i": i})
+    store.close()  # snapshot at the end of the journal
+    with open(store.journal_path, "rb+") as handle:
+        handle.truncate(store.journal_path.stat().st_size // 2)
+    resumed = JobStore(store.folder)
+    resumed.load_state()
+    resumed.append({"t": "start", "i": 3, "pid": 11, "st": 1.0})  # opening the journal repairs it first
+    resumed.append({"t": "done", "i": 3})
+    resumed.sync()  # ... and the resume is killed here: no close, no new snapshot of its own
+    again = JobStore(store.folder).load_state()
+    assert [again.status_of(i) for i in range(6)] == [SUCCEEDED] * 4 + [PENDING] * 2
+    assert not any("shorter" in w for w in again.warnings)
+
+
+def test_a_snapshot_offset_inside_a_record_is_a_mismatch_and_rebuilt() -> None:
+    store = new_store()
+    store.append({"t": "items_frozen", "count": 2})
+    store.append({"t": "done", "i": 0})
+    store.close()
+    data = json.loads(store.snapshot_path.read_text())
+    data["offset"] -= 3
+    store.snapshot_path.write_text(json.dumps(data))
+    state = JobStore(store.folder).load_state()
+    assert "not a record boundary" in state.warnings[0]
+    assert state.status_of(0) == SUCCEEDED and state.count(PENDING) == 1
+
+
+def test_a_journal_cut_and_regrown_past_the_offset_is_recognised_by_its_tail_mark() -> None:
+    store = new_store()
+    store.append({"t": "items_frozen", "count": 4})
+    store.append({"t": "done", "i": 0})
+    store.close()
+    size = store.journal_path.stat().st_size
+    lines = store.journal_path.read_bytes().splitlines(keepends=True)
+    regrown = lines[0] + b'{"t":"done","i":2,"ts":1.0}\n' + b'{"t":"done","i":3,"ts":1.000}\n'
+    store.journal_path.write_bytes(regrown)
+    assert len(regrown) >= size
+    state = JobStore(store.folder).load_state()
+    assert "not the ones the checkpoint folded" in state.warnings[0] or "not a record boundary" in state.warnings[0]
+    assert [state.status_of(i) for i in range(4)] == [SUCCEEDED, PENDING, SUCCEEDED, SUCCEEDED]
 
 
 def test_a_job_folder_without_any_state_is_an_error(tmp_path: Path) -> None:

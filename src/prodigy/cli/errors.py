@@ -61,18 +61,20 @@ def report_error(exc: ProdigyError) -> None:
 
 
 def crash(exc: BaseException) -> int:
+    details = f"argv: {sys.argv}\n\n" + "".join(traceback.format_exception(exc))
     if os.environ.get("PRODIGY_DEBUG"):
         traceback.print_exc()
     try:
         from prodigy import paths
+        from prodigy.state.atomic import write_bytes
 
-        folder = paths.crash_logs_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        log = folder / f"crash-{datetime.now().strftime('%Y%m%d_%H%M%S')}-{os.getpid()}.log"
-        log.write_text(f"argv: {sys.argv}\n\n" + "".join(traceback.format_exception(exc)), encoding="utf-8")
+        log = paths.crash_logs_dir() / f"crash-{datetime.now().strftime('%Y%m%d_%H%M%S')}-{os.getpid()}.log"
+        write_bytes(log, details.encode("utf-8", "replace"))  # whole or not at all, 0600
         where = f"Details were written to {log}"
-    except OSError:
-        where = "Set PRODIGY_DEBUG=1 to see the traceback."
+    except (OSError, ProdigyError):
+        # No crash log (the disk may be full): the traceback goes to stderr so that it is not lost.
+        click.echo(details, err=True)
+        where = "The crash log could not be written; the details are above."
     click.echo(f"Internal error: {type(exc).__name__}: {exc}", err=True)
     click.echo(f"{where}\nThis is a bug in prodigy; please report it with that file.", err=True)
     return int(ExitCode.INTERNAL)

@@ -6,13 +6,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prodigy import git, paths
-from prodigy.errors import ExitCode, ProdigyError, UsageError
+from prodigy.errors import ExitCode, ProdigyError, StateWriteError, UsageError
 from prodigy.execution import environment
 from prodigy.execution.context import StepContext
 from prodigy.execution.reporter import Reporter
@@ -191,7 +192,7 @@ def run_workflow(workflow: Workflow, options: RunOptions, stop: StopRequest, rep
                          f"{workflow.path.name} is a standard workflow (its steps run here, in order).")
     session_id = new_session_id()
     record = new_session_record(session_id, workflow, options)
-    with ExecutionLock(session_id, purpose="run"):
+    with resumable_after_write_failure(session_id), ExecutionLock(session_id, purpose="run"):
         options = dataclasses.replace(options, worktree=git.start(record, options.run_dir,
                                                                   disabled=options.no_worktree))
         sessions.save(record)
@@ -245,3 +246,21 @@ def _merge_steps(workflow: Workflow, record: SessionRecord, options: RunOptions,
         return None if outcome.ok else env.masker(outcome.error or outcome.status)
 
     return run
+
+
+@contextmanager
+def resumable_after_write_failure(session_id: str) -> Iterator[None]:
+    """A state write that failed (disk full, I/O error) stops the run with exit 6; say how to continue."""
+    try:
+        yield
+    except StateWriteError as exc:
+        try:
+            recorded = sessions.exists(session_id)
+        except OSError:
+            recorded = False
+        if recorded:
+            exc.hint = (f"Free space on that file system (or fix the disk), then resume: prodigy resume {session_id}"
+                        "\nNothing recorded before this point is lost; work in flight runs again.")
+        else:
+            exc.hint = "Free space on that file system (or fix the disk), then run the workflow again."
+        raise

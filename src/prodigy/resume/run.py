@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from prodigy.execution.reporter import Reporter
-from prodigy.execution.session import RunOptions
+from prodigy.execution.session import RunOptions, resumable_after_write_failure
 from prodigy.execution.signals import StopRequest
 from prodigy.resume.resolve import Target
 from prodigy.resume.standard import refuse_if_finished, resume_standard
@@ -19,9 +19,11 @@ def resume_target(target: Target, options: RunOptions, stop: StopRequest, report
     if record.kind == "mapreduce":
         from prodigy.resume.job import resume_job
 
-        return resume_job(target, options, stop, reporter, workflow_override=workflow_override, on_line=on_line)
+        with resumable_after_write_failure(record.id):
+            return resume_job(target, options, stop, reporter, workflow_override=workflow_override,
+                              on_line=on_line)
     refuse_if_finished(record)
-    with ExecutionLock(record.id, purpose="resume"):
+    with resumable_after_write_failure(record.id), ExecutionLock(record.id, purpose="resume"):
         from prodigy.state import sessions
 
         record = sessions.load(record.id)  # re-read under the lock: the holder before us may have changed it

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from prodigy.errors import StateError
+from prodigy.state import storage
 
 SCHEMA_VERSION = 1
 
@@ -30,15 +31,29 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+TEMP_SUFFIX = ".tmp"
+
+
+def temp_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
 def write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write `path` whole or not at all (0600, in a 0700 folder). A failure leaves the old content and no
+    temp file, and raises StateWriteError."""
+    storage.private_dir(path.parent)
+    storage.confined(path)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent)
+    except OSError as exc:
+        raise storage.failure(exc, path, "create") from exc
+    try:
+        try:
+            storage.write_all(fd, data, path)
+            storage.fsync(fd, path)
+        finally:
+            os.close(fd)
+        storage.replace(tmp, path)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -48,6 +63,24 @@ def write_bytes(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
+def remove_stale_temps(folder: Path, name: str) -> int:
+    """Delete temp files that a killed write of `folder/name` left behind (only the lock holder may)."""
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    prefix = temp_prefix(Path(name))
+    for entry in entries:
+        if entry.name.startswith(prefix) and entry.name.endswith(TEMP_SUFFIX):
+            try:
+                os.unlink(entry.path)
+                removed += 1
+            except OSError:
+                pass
+    return removed
+
+
 def write_json(path: Path, data: dict[str, Any], *, compact: bool = False) -> None:
     """Atomically write a JSON record; `schema_version` is added when missing. Compact for big snapshots."""
     record = {"schema_version": SCHEMA_VERSION, **data}
@@ -55,7 +88,7 @@ def write_json(path: Path, data: dict[str, Any], *, compact: bool = False) -> No
         text = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
     else:
         text = json.dumps(record, ensure_ascii=False, indent=1, default=str)
-    write_bytes(path, (text + "\n").encode())
+    write_bytes(path, (text + "\n").encode("utf-8", "backslashreplace"))  # a lone surrogate as its escape
 
 
 Migration = Callable[[dict[str, Any]], dict[str, Any]]

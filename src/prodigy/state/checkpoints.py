@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from prodigy import paths
+from prodigy.errors import StateError
+from prodigy.state import records
 from prodigy.state.atomic import read_json, write_json
 from prodigy.state.sessions import now_iso
 
@@ -53,5 +55,11 @@ def load(session_id: str) -> StandardCheckpoint | None:
     except FileNotFoundError:
         return None
     data.pop("schema_version", None)
-    known = StandardCheckpoint.__dataclass_fields__
-    return StandardCheckpoint(**{k: v for k, v in data.items() if k in known})
+    try:
+        checkpoint: StandardCheckpoint = records.convert(data, StandardCheckpoint, "checkpoint")
+        records.check_in_flight(checkpoint.in_flight)
+    except records.BadRecord as exc:
+        raise StateError(f"The checkpoint {path} is damaged: {exc}.",
+                         hint="The session cannot be resumed from it; run the workflow again "
+                         "(`prodigy checkpoints validate <id>` shows what is wrong).") from None
+    return checkpoint

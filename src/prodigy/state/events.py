@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from prodigy.state import storage
 from prodigy.state.atomic import write_bytes
 from prodigy.state.sessions import now_iso
 
@@ -26,7 +27,7 @@ def new_correlation_id() -> str:
 class EventLog:
     def __init__(self, path: Path, *, session_id: str, job_id: str, correlation_id: str,
                  mask: Any = None) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        storage.private_dir(path.parent)
         self.path = path
         self.session_id = session_id
         self.job_id = job_id
@@ -55,8 +56,11 @@ class EventLog:
             lines, self._buffer = self._buffer, []
             self._last_flush = time.monotonic()
         if lines:
-            with open(self.path, "a", encoding="utf-8") as handle:
-                handle.write("".join(lines))
+            fd = storage.open_file(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+            try:
+                storage.write_all(fd, "".join(lines).encode("utf-8", "backslashreplace"), self.path)
+            finally:
+                os.close(fd)
 
     def close(self) -> None:
         self.flush()

@@ -21,7 +21,9 @@ from typing import Any
 
 from prodigy import paths
 from prodigy.errors import NotFoundError, StateError
-from prodigy.state.atomic import read_json, write_bytes, write_json
+from prodigy.state import records, storage
+from prodigy.state.atomic import read_json, remove_stale_temps, write_bytes, write_json
+from prodigy.state.job_repair import missing_records, offset_mismatch
 from prodigy.state.job_state import (  # noqa: F401 - re-exported: the store's callers use these names
     DLQ,
     PENDING,
@@ -38,7 +40,7 @@ from prodigy.state.job_state import (  # noqa: F401 - re-exported: the store's c
     item_index,
     load_state_data,
 )
-from prodigy.state.journal import Journal, read_journal, read_record_at
+from prodigy.state.journal import Journal, read_journal, read_record_at, tail_mark
 from prodigy.state.sessions import now_iso
 
 SNAPSHOT_EVERY_RECORDS = 1000  # about 500 items (a start and a done record each)
@@ -69,6 +71,7 @@ class JobStore:
         self._records_since_snapshot = 0
         self._last_snapshot = time.monotonic()
         self.state: JobState | None = None
+        self._repairs: list[dict[str, Any]] | None = None  # set by load_state when snapshot and journal disagree
 
     # -- paths
     @property
@@ -95,7 +98,7 @@ class JobStore:
     @classmethod
     def create(cls, meta: JobMeta, workflow_text: str) -> JobStore:
         folder = paths.job_dir(meta.repo, meta.job_id)
-        folder.mkdir(parents=True, exist_ok=True)
+        storage.private_dir(folder)
         store = cls(folder)
         write_bytes(store.workflow_copy_path, workflow_text.encode())
         write_json(store.meta_path, meta.__dict__)
@@ -108,15 +111,22 @@ class JobStore:
         except FileNotFoundError:
             raise StateError(f"Job metadata missing: {self.meta_path}") from None
         data.pop("schema_version", None)
-        return JobMeta(**{k: data.get(k, "") for k in JobMeta.__dataclass_fields__})
+        try:
+            return records.convert({k: data.get(k, "") for k in JobMeta.__dataclass_fields__}, JobMeta,
+                                   "job metadata")
+        except records.BadRecord as exc:
+            raise StateError(f"The job metadata {self.meta_path} is damaged: {exc}.",
+                             hint="It is written once when the job starts; restore it from a backup, or start the "
+                             "workflow again.") from None
 
     # -- the frozen work list
     def freeze_items(self, items: list[Any]) -> None:
-        """Write the work list once (invariant 4). A second call would be a bug: resume never re-reads input."""
-        if self.items_path.exists():
+        """Write the work list once (invariant 4). A second call would be a bug: resume never re-reads input.
+        The list counts as frozen once its `items_frozen` record is in the journal: a file left by a run that
+        died (or hit a full disk) before writing that record is replaced."""
+        if self.items_path.exists() and (self.state is None or self.state.item_count is not None):
             raise StateError(f"The work list of {self.folder.name} is already frozen ({self.items_path}).")
-        lines = "".join(json.dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n" for item in items)
-        write_bytes(self.items_path, lines.encode())
+        write_bytes(self.items_path, b"".join(records.encode(item) + b"\n" for item in items))
         self.append({"t": "items_frozen", "count": len(items)})
 
     def load_items(self, wanted: set[int] | None = None) -> dict[int, Any]:
@@ -133,15 +143,32 @@ class JobStore:
                     continue
                 try:
                     result[index] = json.loads(line)
-                except ValueError:
+                except (ValueError, RecursionError):
                     raise StateError(f"The frozen work list {self.items_path} is corrupted at line "
                                      f"{index + 1}.") from None
         return result
 
     # -- journal
     def open_journal(self) -> None:
-        if self._journal is None:
-            self._journal = Journal(self.journal_path)
+        """Open the journal for writing (only the lock holder does). First clean up what a killed write left
+        (stale snapshot temp files), and if the snapshot did not fit the journal, append the completed work
+        only the snapshot knew and write a fresh snapshot, before any new record."""
+        if self._journal is not None:
+            return
+        remove_stale_temps(self.folder, self.snapshot_path.name)
+        self._journal = Journal(self.journal_path)
+        if self._repairs is not None and self.state is not None:
+            repairs, self._repairs = self._repairs, None
+            for record in repairs:
+                self._journal.append({**record, "ts": round(time.time(), 3)}, sync=False)
+            self._journal.sync()
+            fresh = JobState(job_id=self.state.job_id)
+            read = read_journal(self.journal_path)
+            for record, offset in zip(read.records, read.offsets, strict=True):
+                apply(fresh, record, offset)
+            fresh.warnings = self.state.warnings
+            self.state.__dict__.update(fresh.__dict__)  # the same object: callers hold it
+            self.write_snapshot(self.state, self._journal.offset)
 
     def sync(self) -> None:
         """Make every record appended so far durable (one fsync covers them all)."""
@@ -174,7 +201,8 @@ class JobStore:
                 self.write_snapshot(self.state, self._journal.offset)
 
     def write_snapshot(self, state: JobState, offset: int) -> None:
-        write_json(self.snapshot_path, {"offset": offset, "state": dump_state(state)}, compact=True)
+        write_json(self.snapshot_path, {"offset": offset, "tail": tail_mark(self.journal_path, offset),
+                                        "state": dump_state(state)}, compact=True)
         self._records_since_snapshot = 0
         self._last_snapshot = time.monotonic()
 
@@ -186,41 +214,59 @@ class JobStore:
 
     # -- loading
     def load_state(self) -> JobState:
-        """Snapshot + journal tail. A bad snapshot is rebuilt from the whole journal (and said so)."""
+        """Snapshot + journal tail. A snapshot that is unreadable or of the wrong shape is rebuilt from the whole
+        journal; one whose offset does not fit the journal too, keeping the completed work it knew (see
+        job_repair). Both are said in `state.warnings`."""
         warnings: list[str] = []
-        state, offset = None, 0
-        try:
-            data = read_json(self.snapshot_path, what="job checkpoint")
-            state = load_state_data(data["state"])
-            offset = int(data["offset"])
-        except FileNotFoundError:
-            pass
-        except (StateError, KeyError, TypeError, ValueError) as exc:
-            warnings.append(f"the checkpoint {self.snapshot_path} is unreadable ({str(exc).splitlines()[0]}); "
-                            "rebuilt the job state from the journal")
-            state, offset = None, 0
+        snapshot, offset, tail = self._read_snapshot(warnings)
         size = self.journal_path.stat().st_size if self.journal_path.exists() else 0
-        if state is not None and offset > size:
-            warnings.append(f"the journal {self.journal_path} is shorter than its checkpoint records "
-                            f"({size} < {offset} bytes); kept the checkpoint's state")
-            offset = size
+        repairs: list[dict[str, Any]] | None = None
+        if snapshot is not None:
+            mismatch = offset_mismatch(self.journal_path, offset, size, tail)
+            if mismatch is not None:
+                journal_state = _fold(JobState(job_id=self.folder.name), read_journal(self.journal_path))
+                repairs = missing_records(snapshot, journal_state)
+                warnings.append(f"{mismatch} ({self.snapshot_path}); rebuilt the job state from the whole journal"
+                                + (f" and re-recorded {len(repairs)} record(s) of completed work only the checkpoint knew"
+                                   if repairs else "") + ", and wrote a fresh checkpoint")
+                snapshot, offset = None, 0
+        state = snapshot
         if state is None:
             state = JobState(job_id=self.folder.name)
             if size == 0 and not self.meta_path.exists():
                 raise StateError(f"No job state in {self.folder}.")
         read = read_journal(self.journal_path, offset)
-        for record, record_offset in zip(read.records, read.offsets, strict=True):
-            apply(state, record, record_offset)
+        _fold(state, read)
+        for record in repairs or ():
+            apply(state, record, None)  # type: ignore[arg-type] - in memory until the writer appends them
         state.warnings = warnings + read.warnings
         self.state = state
+        self._repairs = repairs  # a list (maybe empty): the writer appends it and writes a fresh snapshot
         self._records_since_snapshot = len(read.records)
         return state
+
+    def _read_snapshot(self, warnings: list[str]) -> tuple[JobState | None, int, str | None]:
+        try:
+            data = records.snapshot(read_json(self.snapshot_path, what="job checkpoint"))
+            return load_state_data(data["state"]), int(data["offset"]), data.get("tail")
+        except FileNotFoundError:
+            return None, 0, None
+        except (StateError, records.BadRecord, KeyError, TypeError, ValueError) as exc:
+            warnings.append(f"the checkpoint {self.snapshot_path} is unreadable ({str(exc).splitlines()[0]}); "
+                            "rebuilt the job state from the journal")
+            return None, 0, None
 
     def record_at(self, offset: int | None) -> dict[str, Any] | None:
         return None if offset is None else read_record_at(self.journal_path, offset)
 
 
 # ---------------------------------------------------------------- mappings and lookup
+
+
+def _fold(state: JobState, read: Any) -> JobState:
+    for record, offset in zip(read.records, read.offsets, strict=True):
+        apply(state, record, offset)
+    return state
 
 
 def write_mappings(job_id: str, session_id: str, workflow_name: str) -> None:

@@ -1,18 +1,25 @@
 """Append-only JSON-lines journals: one record per line, flushed and fsync'd before append() returns.
 
 A crash can leave a torn last line; readers ignore it with a warning and never lose the records before it.
-Readers can start at a byte offset (the end of what a snapshot already folded), so loading never needs
-the whole history.
+A failed write (disk full, I/O error) never leaves half a record behind: the partial line is cut off, the
+journal refuses further appends, and the error (StateWriteError, exit 6) stops the run. Every record read
+back is checked against its type (`records.decode_journal_line`); one of the wrong shape is skipped with a
+warning naming the file and byte offset. Readers can start at a byte offset (the end of what a snapshot
+already folded), so loading never needs the whole history.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from prodigy.errors import StateWriteError
+from prodigy.state import storage
+from prodigy.state.records import BadRecord, decode_journal_line, encode
 
 
 @dataclass
@@ -27,45 +34,53 @@ class Journal:
     """A writer for one journal file. Thread-safe; concurrent appends share fsyncs (group commit)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        storage.private_dir(path.parent)
         self.path = path
         self._repair_torn_tail(path)
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._fd = storage.open_file(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        _tighten(self._fd)
         self._offset = os.fstat(self._fd).st_size
         self._write_lock = threading.Lock()
         self._sync_lock = threading.Lock()
         self._written = 0  # sequence number of the last write
         self._synced = 0  # sequence number covered by the last fsync
+        self._broken: StateWriteError | None = None  # the first failed write; no append may follow it
 
     @staticmethod
     def _repair_torn_tail(path: Path) -> None:
         """Cut a torn last line left by a crash so the next record starts on a line of its own."""
         try:
-            with open(path, "rb+") as handle:
-                size = handle.seek(0, os.SEEK_END)
-                if size == 0:
-                    return
-                handle.seek(max(0, size - 1))
-                if handle.read(1) == b"\n":
-                    return
-                # Find the start of the torn line and truncate there.
-                block = 65536
-                pos = size
-                while pos > 0:
-                    start = max(0, pos - block)
-                    handle.seek(start)
-                    chunk = handle.read(pos - start)
-                    idx = chunk.rfind(b"\n")
-                    if idx >= 0:
-                        handle.truncate(start + idx + 1)
-                        break
-                    pos = start
-                else:
-                    handle.truncate(0)
-                handle.flush()
-                os.fsync(handle.fileno())
+            handle = open(storage.confined(path), "rb+")
         except FileNotFoundError:
             return
+        except OSError as exc:
+            raise storage.failure(exc, path, "open") from exc
+        with handle:
+            size = handle.seek(0, os.SEEK_END)
+            if size == 0:
+                return
+            handle.seek(max(0, size - 1))
+            if handle.read(1) == b"\n":
+                return
+            # Find the start of the torn line and truncate there.
+            block = 65536
+            pos = size
+            cut = 0
+            while pos > 0:
+                start = max(0, pos - block)
+                handle.seek(start)
+                chunk = handle.read(pos - start)
+                idx = chunk.rfind(b"\n")
+                if idx >= 0:
+                    cut = start + idx + 1
+                    break
+                pos = start
+            try:
+                handle.truncate(cut)
+                handle.flush()
+                storage.fsync(handle.fileno(), path)
+            except OSError as exc:
+                raise storage.failure(exc, path, "repair") from exc
 
     @property
     def offset(self) -> int:
@@ -73,16 +88,31 @@ class Journal:
 
     def append(self, record: dict[str, Any], *, sync: bool = True) -> int:
         """Append one record; returns its start offset. With sync, it is on disk when this returns."""
-        line = (json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str) + "\n").encode()
+        line = encode(record) + b"\n"
         with self._write_lock:
+            if self._broken is not None:
+                raise self._broken
             start = self._offset
-            os.write(self._fd, line)
+            try:
+                storage.write_all(self._fd, line, self.path)
+            except StateWriteError as exc:
+                self._fail(exc, start)
+                raise
             self._offset += len(line)
             self._written += 1
             seq = self._written
         if sync:
             self._sync_through(seq)
         return start
+
+    def _fail(self, exc: StateWriteError, start: int) -> None:
+        """After a failed write: cut what part of the record reached the file (so the journal ends on a whole
+        record even if the disk frees up), and refuse every later append."""
+        self._broken = exc
+        try:
+            os.ftruncate(self._fd, start)
+        except OSError:
+            pass  # the torn tail is ignored by readers and cut on the next open
 
     def append_many(self, records: list[dict[str, Any]]) -> None:
         for record in records[:-1]:
@@ -97,17 +127,24 @@ class Journal:
         with self._sync_lock:
             if self._synced >= seq:
                 return  # another thread's fsync already covered this record
+            if self._broken is not None:
+                raise self._broken
             target = self._written
-            os.fsync(self._fd)
+            try:
+                storage.fsync(self._fd, self.path)
+            except StateWriteError as exc:
+                self._broken = exc  # after a failed fsync nothing written since the last one is known durable
+                raise
             self._synced = target
 
     def close(self) -> None:
         if self._fd >= 0:
+            fd, self._fd = self._fd, -1
             try:
-                os.fsync(self._fd)
+                if self._broken is None:
+                    storage.fsync(fd, self.path)
             finally:
-                os.close(self._fd)
-                self._fd = -1
+                os.close(fd)
 
     def __enter__(self) -> Journal:
         return self
@@ -116,8 +153,21 @@ class Journal:
         self.close()
 
 
-def read_journal(path: Path, start_offset: int = 0) -> JournalRead:
-    """Read complete records from start_offset. A torn or garbled line is skipped with a warning."""
+def _tighten(fd: int) -> None:
+    # A journal written by an older prodigy may be readable by others; it holds command output.
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, storage.FILE_MODE)
+    except OSError:
+        pass
+
+
+Decoder = Callable[[bytes], dict[str, Any]]
+
+
+def read_journal(path: Path, start_offset: int = 0, *, decode: Decoder = decode_journal_line) -> JournalRead:
+    """Read complete records from start_offset. A torn, garbled or wrongly shaped line is skipped with a
+    warning naming the file and its byte offset."""
     result = JournalRead(records=[], end_offset=start_offset)
     try:
         handle = open(path, "rb")
@@ -133,11 +183,9 @@ def read_journal(path: Path, start_offset: int = 0) -> JournalRead:
                 )
                 break
             try:
-                record = json.loads(raw)
-                if not isinstance(record, dict):
-                    raise ValueError("not an object")
-            except ValueError:
-                result.warnings.append(f"{path}: skipped an unreadable record at byte {offset}")
+                record = decode(raw)
+            except BadRecord as exc:
+                result.warnings.append(f"{path}: skipped an unreadable record at byte {offset} ({exc})")
                 offset += len(raw)
                 result.end_offset = offset
                 continue
@@ -154,10 +202,25 @@ def read_record_at(path: Path, offset: int) -> dict[str, Any] | None:
         with open(path, "rb") as handle:
             handle.seek(offset)
             raw = handle.readline()
-    except FileNotFoundError:
+    except (FileNotFoundError, ValueError, OSError):
         return None
     try:
-        record = json.loads(raw)
-    except ValueError:
+        return decode_journal_line(raw)
+    except BadRecord:
         return None
-    return record if isinstance(record, dict) else None
+
+
+def tail_mark(path: Path, offset: int) -> str | None:
+    """A fingerprint of the bytes just before `offset`, kept in the snapshot so a journal that was cut and
+    grew again past the snapshot's offset is recognised (the offset alone would still fit)."""
+    import hashlib
+
+    if offset <= 0:
+        return None
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(max(0, offset - 256))
+            data = handle.read(min(offset, 256))
+    except OSError:
+        return None
+    return hashlib.sha256(data).hexdigest()[:16] if len(data) == min(offset, 256) else None

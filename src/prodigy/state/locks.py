@@ -20,6 +20,7 @@ from filelock import FileLock, Timeout
 
 from prodigy import paths
 from prodigy.errors import LockHeldError
+from prodigy.state import storage
 from prodigy.state.atomic import write_json
 
 
@@ -38,8 +39,9 @@ class ExecutionLock:
     def acquire(self) -> ExecutionLock:
         if self.held:
             return self  # already ours: never lock twice (the original deadlocked on itself here)
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(self._path), timeout=0)
+        storage.private_dir(self._path.parent)
+        storage.confined(self._path)
+        lock = FileLock(str(self._path), timeout=0, mode=storage.FILE_MODE)
         try:
             lock.acquire()
         except Timeout:

@@ -3,13 +3,14 @@ has to open a job's journal."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from prodigy import paths
 from prodigy.errors import NotFoundError, StateError
+from prodigy.state import records
 from prodigy.state.atomic import read_json, write_json
 
 KINDS = ("workflow", "mapreduce")
@@ -50,8 +51,6 @@ class SessionRecord:
         return asdict(self)
 
 
-_FIELDS = {f.name for f in fields(SessionRecord)}
-
 
 def save(record: SessionRecord) -> None:
     record.updated_at = now_iso()
@@ -69,11 +68,14 @@ def load(session_id: str) -> SessionRecord:
 
 
 def from_json(data: dict[str, Any], path: Path) -> SessionRecord:
-    values = {k: v for k, v in data.items() if k in _FIELDS}
     try:
-        return SessionRecord(**values)
-    except TypeError as exc:
-        raise StateError(f"The session record {path} is missing fields ({exc}).") from exc
+        record: SessionRecord = records.convert(data, SessionRecord, "session record")
+        if record.kind not in KINDS or record.status not in STATUSES:
+            raise records.BadRecord(f"kind {record.kind!r} / status {record.status!r} is not one prodigy writes")
+    except records.BadRecord as exc:
+        raise StateError(f"The session record {path} is damaged: {exc}.",
+                         hint="Fix or remove the file by hand; `prodigy sessions list` shows the others.") from None
+    return record
 
 
 def exists(session_id: str) -> bool:

@@ -13,7 +13,7 @@ from typing import Any
 from prodigy.errors import NotFoundError, StateError
 from prodigy.execution.mapreduce.mapvars import counts
 from prodigy.resume.resolve import Target
-from prodigy.state import checkpoints, sessions
+from prodigy.state import checkpoints, records, sessions
 from prodigy.state.atomic import read_json
 from prodigy.state.jobs import JobState, JobStore, apply, dump_state, find_job_folder, load_state_data
 from prodigy.state.journal import Journal, JournalRead, read_journal
@@ -97,7 +97,7 @@ def show_checkpoint(target: Target) -> dict[str, Any]:
         return result
     try:
         offset, state = _read_snapshot(store)
-    except (StateError, KeyError, TypeError, ValueError) as exc:
+    except (StateError, records.BadRecord, KeyError, TypeError, ValueError) as exc:
         result["error"] = f"unreadable: {str(exc).splitlines()[0]}"
         return result
     result["offset"] = offset
@@ -140,7 +140,7 @@ def _state_summary(state: JobState) -> dict[str, Any]:
 
 
 def _read_snapshot(store: JobStore) -> tuple[int, JobState]:
-    data = read_json(store.snapshot_path, what="job checkpoint")
+    data = records.snapshot(read_json(store.snapshot_path, what="job checkpoint"))
     return int(data["offset"]), load_state_data(data["state"])
 
 
@@ -199,7 +199,10 @@ def validate(target: Target) -> Validation:
         return Validation(record.id, ref.job_id, "job", tuple(problems), (str(store.folder),))
     state, read = full_fold(store)
     problems += _journal_problems(store.journal_path, size, read)
-    problems += _snapshot_problems(store, size, read, state)
+    if store.snapshot_path.exists():
+        problems += _snapshot_problems(store, size, read, state)
+    else:  # normal until the first snapshot (a kill before it): loading folds the whole journal
+        notes.append(f"no snapshot yet ({store.snapshot_path}): loading folds the whole journal")
     problems += _items_problems(store, state)
     if is_locked(record.id):
         notes.append("the job is being executed right now: its state may change while it is checked")
@@ -227,12 +230,9 @@ def _last_byte(path: Path) -> bytes:
 
 def _snapshot_problems(store: JobStore, size: int, read: JournalRead, full: JobState) -> list[Problem]:
     path = store.snapshot_path
-    if not path.exists():
-        return [Problem("snapshot_missing", f"the snapshot {path} is missing (loading folds the whole journal)",
-                        True)]
     try:
         offset, snapshot = _read_snapshot(store)
-    except (StateError, KeyError, TypeError, ValueError) as exc:
+    except (StateError, records.BadRecord, KeyError, TypeError, ValueError) as exc:
         return [Problem("snapshot_unreadable", f"the snapshot {path} is unreadable: {str(exc).splitlines()[0]}",
                         True)]
     if offset > size:

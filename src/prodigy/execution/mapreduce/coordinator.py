@@ -13,6 +13,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from prodigy.errors import StateError
 from prodigy.execution import outcome as o
 from prodigy.execution.mapreduce.mapvars import counts
 from prodigy.execution.mapreduce.pool import ItemExecutor, ItemOutcome, ItemTask
@@ -93,6 +94,13 @@ class Coordinator:
 
     # -- the loop
     def execute(self, executor: ItemExecutor, order: list[int]) -> MapRun:
+        try:
+            return self._execute(executor, order)
+        except StateError:
+            self.stop.event.set()  # state can no longer be recorded: end the running commands, do not wait
+            raise
+
+    def _execute(self, executor: ItemExecutor, order: list[int]) -> MapRun:
         queue: deque[int] = deque(order)
         delayed: list[tuple[float, int]] = []
         total = self.state.item_count or 0
@@ -145,6 +153,8 @@ class Coordinator:
     def _result(self, future: Future[ItemOutcome], task: ItemTask) -> ItemOutcome:
         try:
             return future.result()
+        except StateError:
+            raise  # recording the attempt's command failed (disk full ...): the job stops, the item is not at fault
         except Exception as exc:  # noqa: BLE001 - a broken worker is this attempt's failure, not the job's
             return ItemOutcome(index=task.index, attempt=task.attempt, status=o.ERRORED, exit_code=None,
                                duration=0.0, error=f"worker error: {type(exc).__name__}: {exc}", output="",

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from prodigy import git, paths
-from prodigy.errors import ExitCode, ProdigyError, UsageError
+from prodigy.errors import ExitCode, ProdigyError, StateWriteError, UsageError
 from prodigy.execution import environment
 from prodigy.execution import outcome as o
 from prodigy.execution.context import Masker
@@ -184,6 +184,8 @@ class _JobRun:
             if failed is not None:
                 raise failed
             return self._phases(dispatch_order)
+        except StateWriteError:
+            raise  # nothing more can be recorded; the session stays resumable as it is on disk
         except ProdigyError as exc:  # bad input found mid-run (map input, max_parallel ...): resumable
             message = self.env.masker(exc.message)
             self.events.emit("phase_failed", phase=self.state.phase, error=message)
