@@ -117,7 +117,7 @@ def read_json(path: Path, *, what: str, migrations: dict[int, Migration] | None 
 
 def migrate(record: dict[str, Any], *, path: Path, what: str, migrations: dict[int, Migration]) -> dict[str, Any]:
     version = record.get("schema_version", 1)
-    if not isinstance(version, int):
+    if type(version) is not int or version < 1:
         raise StateError(f"The {what} {path} has an invalid schema_version {version!r}.")
     if version > SCHEMA_VERSION:
         raise StateError(

@@ -271,6 +271,34 @@ def _check_proc(proc: list[Any], where: str) -> None:
 # ---------------------------------------------------------------- records read as dataclasses
 
 
+class WorktreeInfo(msgspec.Struct):
+    """A session record's `extra.worktree` (execution/worktree.py SessionWorktree.to_json)."""
+
+    repo_root: str
+    path: str
+    branch: str
+    original_head: str | None = None
+    original_branch: str | None = None
+    subdir: str = ""
+    outcome: str | None = None
+    removed_at: str | None = None
+
+
+class SessionExtra(msgspec.Struct):
+    """The known keys of a session record's free-form `extra`; others are kept unchecked."""
+
+    profile: str | None = None
+    worktree_disabled: str | None = None
+    worktree: WorktreeInfo | None = None
+
+
+def session_extra(extra: dict[str, Any]) -> None:
+    try:
+        msgspec.convert(extra, type=SessionExtra)
+    except msgspec.ValidationError as exc:
+        raise BadRecord(f"its `extra` is of the wrong shape: {exc}") from None
+
+
 def convert(data: dict[str, Any], cls: type, what: str) -> Any:
     """A dataclass record (session, job.json, standard checkpoint) from its JSON, its field types checked.
     Unknown keys are ignored (a newer prodigy may add some)."""

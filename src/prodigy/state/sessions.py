@@ -72,6 +72,7 @@ def from_json(data: dict[str, Any], path: Path) -> SessionRecord:
         record: SessionRecord = records.convert(data, SessionRecord, "session record")
         if record.kind not in KINDS or record.status not in STATUSES:
             raise records.BadRecord(f"kind {record.kind!r} / status {record.status!r} is not one prodigy writes")
+        records.session_extra(record.extra)
     except records.BadRecord as exc:
         raise StateError(f"The session record {path} is damaged: {exc}.",
                          hint="Fix or remove the file by hand; `prodigy sessions list` shows the others.") from None
