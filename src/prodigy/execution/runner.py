@@ -161,7 +161,7 @@ def parse_capture(text: str, fmt: str) -> Any:
             # strict=False: raw newlines and tabs inside strings are accepted, because shell-built JSON
             # ('"report": "${multi_line_capture}"') has them and their meaning is unambiguous.
             return json.loads(text, strict=False)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise ValueError(f"capture_format json: the output is not JSON ({exc})") from None
     if fmt == "number":
         try:

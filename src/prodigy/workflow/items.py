@@ -113,6 +113,8 @@ def _parse_file(path: Path) -> Any:
         raise InputError(f"Cannot read map input {path}: {exc}") from None
     try:
         return json.loads(text)
+    except RecursionError:
+        raise InputError(f"Map input {path} is nested too deeply to read") from None
     except ValueError as exc:
         lines = _json_lines(text)
         if lines is not None:
@@ -125,7 +127,7 @@ def _json_lines(text: str) -> list[Any] | None:
     rows = [line for line in text.splitlines() if line.strip()]
     try:
         return [json.loads(line) for line in rows] if rows else None
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 
@@ -144,6 +146,8 @@ def _run_command(script: str, run_dir: Path, env: Mapping[str, str]) -> Any:
         return json.loads(text)
     except ValueError:
         pass
+    except RecursionError:
+        raise InputError("The map input command printed JSON nested too deeply to read") from None
     lines = [line for line in text.splitlines() if line.strip()]
     parsed = _json_lines(text)
     if parsed is not None and all(isinstance(v, (dict, list)) for v in parsed):

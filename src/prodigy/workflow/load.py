@@ -32,6 +32,7 @@ from prodigy.workflow.load_common import (
 from prodigy.workflow.load_env import _env_block, _profiles, _secrets_block
 from prodigy.workflow.load_phases import _error_policy, _map, _merge, _setup
 from prodigy.workflow.load_steps import _phase_steps, _steps
+from prodigy.workflow.yaml_bounds import MAX_DOCUMENT_BYTES
 from prodigy.workflow.yamlsrc import LineDict, line_of, parse_text
 
 __all__ = [
@@ -69,13 +70,17 @@ def load_workflow(path: str | Path) -> m.Workflow:
 
 def read_workflow_text(path: Path) -> str:
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_DOCUMENT_BYTES + 1)  # never more than the bound into memory
     except FileNotFoundError:
         raise WorkflowFileError(f"Workflow file not found: {path}") from None
     except IsADirectoryError:
         raise WorkflowFileError(f"Not a workflow file (it is a directory): {path}") from None
     except OSError as exc:
         raise WorkflowFileError(f"Cannot read workflow file {path}: {exc.strerror}") from None
+    if len(raw) > MAX_DOCUMENT_BYTES:
+        raise WorkflowFileError(f"{path}: the file is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB, more "
+                                "than any workflow needs; is it the right file?")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from prodigy.errors import WorkflowFileError
+from prodigy.workflow.yaml_bounds import MAX_DOCUMENT_BYTES, BoundedComposer, YAMLBoundError
 
 
 class LineDict(dict):
@@ -30,7 +31,7 @@ class LineList(list):
         self.item_lines: list[int] = []
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(BoundedComposer, yaml.SafeLoader):  # nesting depth and alias expansion are bounded
     pass
 
 
@@ -63,6 +64,9 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _constr
 
 
 def parse_text(text: str, path: Path) -> Any:
+    if len(text) > MAX_DOCUMENT_BYTES:
+        raise WorkflowFileError(f"{path}: the file is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB, more "
+                                "than any workflow needs; is it the right file?")
     if path.suffix.lower() == ".json":
         return _parse_json(text, path)
     try:
@@ -79,15 +83,22 @@ def parse_text(text: str, path: Path) -> Any:
 
 def _parse_json(text: str, path: Path) -> Any:
     try:
+        located = yaml.load(text, Loader=_Loader)  # noqa: S506 - bounded first: json.loads recurses unbounded
+    except yaml.MarkedYAMLError as exc:
+        if isinstance(exc, YAMLBoundError) and exc.problem_mark is not None:
+            mark = exc.problem_mark
+            raise WorkflowFileError(f"{path}:{mark.line + 1}:{mark.column + 1}: {exc.problem}") from None
+        located = None
+    except yaml.YAMLError:
+        located = None
+    try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise WorkflowFileError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise WorkflowFileError(f"{path}: the document is nested too deeply") from None
     # JSON is (nearly) YAML: the YAML parse supplies the line of every key and item, and duplicate keys;
     # the values stay json's (YAML 1.1 would read `1e5` as a string).
-    try:
-        located = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
-    except yaml.YAMLError:
-        located = None
     return _with_lines(data, located)
 
 

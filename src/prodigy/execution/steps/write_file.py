@@ -14,6 +14,7 @@ import yaml
 from prodigy.execution import outcome as o
 from prodigy.execution.context import StepContext
 from prodigy.execution.steps.common import StepSetupError, working_dir
+from prodigy.workflow import yaml_bounds
 from prodigy.workflow.interpolate import InterpolationError, render
 from prodigy.workflow.model import Step
 
@@ -52,8 +53,8 @@ def _format(content: str, fmt: str) -> str:
     if fmt == "text":
         return content
     try:
-        data = json.loads(content) if fmt == "json" else yaml.safe_load(content)
-    except (ValueError, yaml.YAMLError) as exc:
+        data = json.loads(content) if fmt == "json" else yaml_bounds.safe_load(content)
+    except (ValueError, RecursionError, yaml.YAMLError) as exc:
         raise StepSetupError(f"content is not valid {fmt}: {exc}") from None
     if fmt == "json":
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
