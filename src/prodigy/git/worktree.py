@@ -27,6 +27,7 @@ from prodigy.git.repo import (
     remove_worktree,
     toplevel,
 )
+from prodigy.state import storage
 
 IDLE_WAIT = 5.0  # seconds to wait for a git command of a killed run to finish before resuming
 MERGE_SUBJECT = "prodigy: merge item_{index} of {job_id}"
@@ -97,7 +98,7 @@ def plan_session_worktree(run_dir: Path, session_id: str) -> tuple[SessionWorktr
 
 
 def create_session_worktree(wt: SessionWorktree) -> None:
-    wt.path.parent.mkdir(parents=True, exist_ok=True)
+    storage.private_dir(wt.path.parent)  # worktrees/ is 0700 like all of PRODIGY_HOME: it holds command output
     with GIT_LOCK:
         result = add_worktree(wt.repo_root, wt.path, wt.branch, wt.original_head)
     if not result.ok:
