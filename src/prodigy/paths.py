@@ -40,6 +40,11 @@ def checkpoints_dir(session_id: str) -> Path:
     return session_state_dir(session_id) / "checkpoints"
 
 
+def composed_file(session_id: str) -> Path:
+    """The resolved form of a composed workflow, kept for the session's resumes."""
+    return session_state_dir(session_id) / "workflow.composed.json"
+
+
 def mappings_dir() -> Path:
     return home() / "state" / "mappings"
 
@@ -96,6 +101,11 @@ def crash_logs_dir() -> Path:
 def generated_dir() -> Path:
     """Workflows that `prodigy exec` and `prodigy batch` generate (kept: their sessions resume from them)."""
     return home() / "generated"
+
+
+def templates_dir() -> Path:
+    """The template registry (`prodigy template register|list|show|delete`)."""
+    return home() / "templates"
 
 
 def worktrees_dir(repo: str) -> Path:

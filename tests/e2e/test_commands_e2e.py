@@ -144,3 +144,80 @@ def test_logs_show_the_agents_text_not_raw_json(work: Path, write_workflow, prod
     assert code == 0, err
     assert "agent: Working on: /prodigy-lint src" in out and "[result: success]" in out
     assert '{"type"' not in out
+
+
+# ---------------------------------------------------------------- composition
+
+WAIT_FOR_GO = "while [ ! -f go ]; do sleep 0.05; done"
+
+
+def test_a_template_parameter_overridden_by_param(work: Path, write_workflow, prodigy) -> None:
+    write_workflow("""
+        parameters:
+          required: [{name: target, type: String}]
+          optional: [{name: jobs, type: Number, default: 1}]
+        commands:
+          - shell: echo "make ${target} -j${jobs}" >> ledger
+    """, name="build-template.yml")
+    write_workflow("template:\n  source: {file: build-template.yml}\n  with: {target: all, jobs: 2}\n")
+    code, _, err = prodigy("run", "workflow.yml", "--param", "jobs=8", cwd=work)
+    assert code == 0, err
+    code, _, err = prodigy("template", "register", "build-template.yml", "--name", "build", cwd=work)
+    assert code == 0, err
+    write_workflow("template:\n  source: build\n  with: {target: docs}\n", name="registry.yml")
+    assert prodigy("run", "registry.yml", cwd=work)[0] == 0
+    assert _ledger(work) == ["make all -j8", "make docs -j1"]
+
+
+def test_a_killed_composed_workflow_resumes_what_it_started(work: Path, write_workflow, spawn_prodigy,
+                                                            prodigy) -> None:
+    import signal
+
+    from support import finish, wait_for, wait_for_line
+
+    base = write_workflow(f"""
+        env: {{WHO: original}}
+        commands:
+          - shell: echo "one $WHO" >> ledger
+          - shell: echo two-start >> ledger; {WAIT_FOR_GO}; echo "two $WHO" >> ledger
+          - shell: echo "three $WHO" >> ledger
+    """, name="base.yml")
+    write_workflow("extends: base.yml\n")
+    run = spawn_prodigy("run", "workflow.yml", cwd=work, env={"PYTHONUNBUFFERED": "1"})
+    wait_for_line(work / "ledger", "two-start")
+    run.send_signal(signal.SIGKILL)
+    _code, out, _err = finish(run)
+    session_id = ANY_SESSION_RE.search(out).group(0)
+    base.write_text(base.read_text().replace("original", "edited"))
+    resume = spawn_prodigy("resume", session_id, cwd=work, env={"PYTHONUNBUFFERED": "1"})
+    wait_for(lambda: _ledger(work).count("two-start") == 2, what="step 2 to start again")
+    (work / "go").touch()  # an orphan of the killed run that was not ended would now write "two" twice
+    code, out, err = finish(resume)
+    assert code == 0, err
+    assert "changed since the session started" in out
+    assert _ledger(work) == ["one original", "two-start", "two-start", "two original", "three original"]
+
+
+def test_a_killed_subworkflow_resumes_in_its_parent(work: Path, write_workflow, spawn_prodigy, prodigy) -> None:
+    import signal
+
+    from support import finish, wait_for, wait_for_line
+
+    write_workflow("- shell: echo first >> ledger\n", name="first.yml")
+    write_workflow(f"- shell: echo second-a >> ledger\n- shell: echo second-b-start >> ledger; {WAIT_FOR_GO}; "
+                   "echo second-b >> ledger\n", name="second.yml")
+    write_workflow("workflows:\n  - {name: first, source: first.yml}\n  - {name: second, source: second.yml}\n")
+    run = spawn_prodigy("run", "workflow.yml", cwd=work, env={"PYTHONUNBUFFERED": "1"})
+    wait_for_line(work / "ledger", "second-b-start")
+    run.send_signal(signal.SIGKILL)
+    _code, out, _err = finish(run)
+    parent = ANY_SESSION_RE.search(out).group(0)
+    resume = spawn_prodigy("resume", parent, "--json", cwd=work, env={"PYTHONUNBUFFERED": "1"})
+    wait_for(lambda: _ledger(work).count("second-b-start") == 2, what="the killed step to start again")
+    (work / "go").touch()
+    code, out, err = finish(resume)
+    assert code == 0, err
+    data = json.loads(out)
+    assert [c["status"] for c in data["children"]] == ["skipped", "completed"]
+    assert _ledger(work).count("first") == 1 and _ledger(work).count("second-a") == 1
+    assert _ledger(work).count("second-b") == 1  # the killed step's command was ended, then ran once

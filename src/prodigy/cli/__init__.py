@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "events": ("prodigy.cli.events", "events", "Read a job's event log."),
     "checkpoints": ("prodigy.cli.checkpoints", "checkpoints", "Inspect and repair saved state."),
     "worktree": ("prodigy.cli.worktree", "worktree", "List and remove the git worktrees of sessions."),
+    "template": ("prodigy.cli.template", "template", "Register, list, show, search and validate workflow templates."),
     "logs": ("prodigy.cli.logs", "logs", "Show the agent (claude) logs of a session, readable."),
     "clean": ("prodigy.cli.clean", "clean", "Remove what finished sessions left (worktrees, state, logs ...)."),
     "migrate": ("prodigy.cli.migrate", "migrate", "Convert the original (Rust) prodigy's sessions into ours."),

@@ -19,6 +19,21 @@ def json_option(func: Any) -> Any:
                         help="Print one JSON object with the result (for scripts); progress goes to stderr.")(func)
 
 
+def param_options(func: Any) -> Any:
+    """--param KEY=VALUE (repeatable; the value is parsed as JSON when it parses) and --param-file FILE."""
+    func = click.option("--param-file", "param_file", metavar="FILE",
+                        help="Parameter values from a JSON or YAML file (--param wins over it).")(func)
+    return click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
+                        help="A parameter value of a composed workflow (repeatable; JSON when it parses: 3, true, "
+                             "[1,2]).")(func)
+
+
+def read_params(params: tuple[str, ...], param_file: str | None) -> Any:
+    from prodigy.workflow.compose_params import param_input
+
+    return param_input(params, param_file)
+
+
 def executor_options(func: Any) -> Any:
     """--executor, --scheduler, --local-workers: where the map phase's items run."""
     func = click.option("--local-workers", type=click.IntRange(min=1), metavar="N",
@@ -111,7 +126,12 @@ def standard_summary_json(summary: Any) -> dict[str, Any]:
 def finish(reporter: ConsoleReporter, summary: Any, json_output: bool) -> int:
     from prodigy.cli.worktree_render import render_worktree, worktree_json
     from prodigy.execution.session import StandardRunSummary
+    from prodigy.execution.subworkflows import ParentSummary
 
+    if isinstance(summary, ParentSummary):
+        from prodigy.cli.runs_render import render_parent
+
+        return render_parent(reporter, summary, json_output)
     if isinstance(summary, StandardRunSummary):
         if json_output:
             emit_json({**standard_summary_json(summary), **worktree_json(summary)})

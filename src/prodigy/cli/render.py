@@ -102,7 +102,8 @@ class ConsoleReporter(MapReduceView, WorktreeView):
     # -- events
     def on_session_started(self, session_id: str, workflow: Any, run_dir: Any) -> None:
         self.print(f"Session: [bold]{session_id}[/bold]")
-        kind = "MapReduce" if workflow.is_mapreduce else f"{len(workflow.steps)} steps"
+        kind = ("MapReduce" if workflow.is_mapreduce else f"{len(workflow.subworkflows)} sub-workflow(s)"
+                if workflow.subworkflows else f"{len(workflow.steps)} steps")
         self.print(f"Workflow: {escape(str(workflow.path))} ({kind})")
 
     def on_step_started(self, index: int, total: int, description: str) -> None:
@@ -144,6 +145,16 @@ class ConsoleReporter(MapReduceView, WorktreeView):
         if pids:
             self.print(f"Ended {len(pids)} command(s) still running from the interrupted run (pid "
                        f"{', '.join(map(str, pids))}).")
+
+    def on_subworkflow_starting(self, **fields: Any) -> None:
+        from prodigy.cli.runs_render import subworkflow_starting
+
+        subworkflow_starting(self, **fields)
+
+    def on_subworkflow_finished(self, **fields: Any) -> None:
+        from prodigy.cli.runs_render import subworkflow_finished
+
+        subworkflow_finished(self, **fields)
 
     def on_note(self, text: str) -> None:
         self.print(escape(text))

@@ -12,7 +12,10 @@ from prodigy.cli.worktree_render import render_worktree, worktree_json
 
 def summary_json(summary: Any) -> dict[str, Any]:
     from prodigy.execution.session import StandardRunSummary
+    from prodigy.execution.subworkflows import ParentSummary
 
+    if isinstance(summary, ParentSummary):
+        return parent_json(summary)
     if isinstance(summary, StandardRunSummary):
         return {**standard_summary_json(summary), **worktree_json(summary)}
     return {**job_json(summary), **worktree_json(summary)}
@@ -20,8 +23,11 @@ def summary_json(summary: Any) -> dict[str, Any]:
 
 def render_summary(reporter: ConsoleReporter, summary: Any) -> None:
     from prodigy.execution.session import StandardRunSummary
+    from prodigy.execution.subworkflows import ParentSummary
 
-    if isinstance(summary, StandardRunSummary):
+    if isinstance(summary, ParentSummary):
+        _parent_lines(reporter, summary)
+    elif isinstance(summary, StandardRunSummary):
         render_standard_summary(reporter, summary)
         render_worktree(reporter, summary.worktree)
     else:
@@ -142,3 +148,52 @@ def _dry_json(run: Any) -> dict[str, Any]:
     return {"input": run.label, "variables": run.variables, "deferred_env": list(run.deferred),
             "phases": [{"name": p.name, "details": dict(p.details),
                         "steps": [dataclasses.asdict(s) for s in p.steps]} for p in run.phases]}
+
+
+# ---------------------------------------------------------------- sub-workflows
+
+
+def subworkflow_starting(reporter: ConsoleReporter, number: int, total: int, name: str,
+                         session_id: str | None) -> None:
+    again = " (resuming its session)" if session_id else ""
+    reporter.print(f"[bold]── Sub-workflow {number} of {total}: {escape(name)}[/bold]{again}")
+
+
+def subworkflow_finished(reporter: ConsoleReporter, name: str, result: Any) -> None:
+    if result.summary is not None and not reporter.json_mode:
+        render_summary(reporter, result.summary)
+    reporter.print()
+
+
+def parent_json(summary: Any) -> dict[str, Any]:
+    return {
+        "session_id": summary.session_id, "kind": "workflows", "status": summary.status,
+        "exit_code": summary.exit_code, "resumed": summary.resumed, "workflow": summary.workflow_path,
+        "children": [{"name": c.name, "session_id": c.session_id, "status": c.status, "exit_code": c.exit_code,
+                      "error": c.error, "result": summary_json(c.summary) if c.summary is not None else None}
+                     for c in summary.children],
+        "not_run": list(summary.not_run), "resume_command": summary.resume_command,
+    }
+
+
+def _parent_lines(reporter: ConsoleReporter, summary: Any) -> None:
+    from prodigy.cli.render import table
+
+    mark = {"completed": "[green]✔", "interrupted": "[yellow]■", "failed": "[red]✖"}[summary.status]
+    colour = mark[1:mark.index("]")]
+    reporter.print(f"{mark} Session {summary.status}[/{colour}]: {len(summary.children)} of "
+                   f"{len(summary.children) + len(summary.not_run)} sub-workflow(s) run")
+    table(["sub-workflow", "session", "status", "exit"],
+          [[c.name, c.session_id or "-", "done before" if c.status == "skipped" else c.status, c.exit_code]
+           for c in summary.children] + [[name, "-", "not run", ""] for name in summary.not_run], out=reporter.out)
+    if summary.resume_command:
+        reporter.print(f"Resume with: [bold]{summary.resume_command}[/bold]")
+
+
+def render_parent(reporter: ConsoleReporter, summary: Any, json_output: bool) -> int:
+    reporter.close()
+    if json_output:
+        emit_json(parent_json(summary))
+    else:
+        _parent_lines(reporter, summary)
+    return summary.exit_code

@@ -29,7 +29,7 @@ class RunEnvironment:
 def build(workflow: Workflow, *, session_id: str, run_dir: Path, profile: str | None = None,
           extra: dict[str, str] | None = None, inputs: dict[str, str] | None = None) -> RunEnvironment:
     """`inputs` are a run's own values (`--args`/`--map`: ARG, FILE ...): variables, and exported to commands."""
-    base = {**os.environ, **(inputs or {})}
+    base = {**os.environ, **{k: v for k, v in (inputs or {}).items() if k.isidentifier()}}
     declared: dict[str, EnvVar] = {}
     for name in workflow.env_files:
         declared.update(_read_env_file(run_dir, name))
@@ -39,16 +39,18 @@ def build(workflow: Workflow, *, session_id: str, run_dir: Path, profile: str | 
         declared.update(dict(dict(workflow.profiles)[profile]))
     resolved: dict[str, str] = {}
     secrets: list[str] = []
+    parameters = dict(workflow.parameters)  # a composed workflow's parameter values: variables, not env
     for key, env_var in declared.items():
-        scope = {**base, **resolved}
+        scope = {**base, **parameters, **resolved}
         value = _value(env_var, scope, run_dir)
         resolved[key] = value
         if env_var.secret:
             secrets.append(value)
-    process_env = {**base, **resolved, **(inputs or {}), "PRODIGY_AUTOMATION": "true",
+    exported = {k: v for k, v in (inputs or {}).items() if k.isidentifier()}  # ${build.path}: a variable only
+    process_env = {**base, **resolved, **exported, "PRODIGY_AUTOMATION": "true",
                    "PRODIGY_SESSION_ID": session_id, **(extra or {})}
     # ${env.NAME} reads the environment commands run with.
-    variables: dict[str, Any] = {**resolved, **(inputs or {}), "env": process_env}
+    variables: dict[str, Any] = {**parameters, **resolved, **(inputs or {}), "env": process_env}
     return RunEnvironment(process_env=process_env, variables=variables, masker=Masker(secrets))
 
 

@@ -47,6 +47,8 @@ class RunOptions:
     confirm: Callable[[str], bool] | None = None  # asks the user a yes/no question (a terminal); None: no prompt
     inputs: dict[str, str] = field(default_factory=dict)  # this run's own values (--args, --map): ARG, FILE ...
     input_label: str | None = None  # how the summary names this run's input ("ARG=42", "specs/65-x.md")
+    session_id: str | None = None  # a sub-workflow's id, chosen (and recorded) by its parent before it starts
+    parent: dict[str, Any] | None = None  # a sub-workflow's parent: {"session_id", "name"}
 
     @property
     def exec_dir(self) -> Path:
@@ -73,12 +75,14 @@ class StandardRunSummary:
 
 def new_session_record(session_id: str, workflow: Workflow, options: RunOptions) -> SessionRecord:
     return SessionRecord(
-        id=session_id, kind="mapreduce" if workflow.is_mapreduce else "workflow", status="running",
+        id=session_id, kind="mapreduce" if workflow.is_mapreduce else "workflows" if workflow.subworkflows
+        else "workflow", status="running",
         workflow_path=str(workflow.path), workflow_sha256=workflow.sha256, workflow_name=workflow.name,
         run_dir=str(options.run_dir), repo=paths.repo_name(options.run_dir),
         extra={**({"profile": options.profile} if options.profile else {}),
                **({"inputs": {"label": options.input_label, "variables": dict(options.inputs)}}
-                  if options.inputs else {})},
+                  if options.inputs else {}),
+               **({"parent": options.parent} if options.parent else {})},
     )
 
 
@@ -190,9 +194,21 @@ def run_workflow(workflow: Workflow, options: RunOptions, stop: StopRequest, rep
     if not workflow.is_mapreduce and options.extra.get("executor", {}).get("kind", "local") != "local":
         raise UsageError("--executor applies to the map phase of MapReduce workflows; "
                          f"{workflow.path.name} is a standard workflow (its steps run here, in order).")
-    session_id = new_session_id()
+    session_id = options.session_id or new_session_id()
     record = new_session_record(session_id, workflow, options)
     with resumable_after_write_failure(session_id), ExecutionLock(session_id, purpose="run"):
+        if workflow.composition is not None:  # before the record: a session never lacks what it runs
+            from prodigy.state import composed
+
+            composed.save(session_id, workflow.composition)
+            record.extra["composed"] = {"sources": sorted(workflow.composition.get("sources") or {})}
+        if workflow.subworkflows:  # each sub-workflow is its own session, with its own worktree
+            from prodigy.execution.subworkflows import execute_parent
+
+            record.extra["worktree_disabled"] = "each sub-workflow runs in its own session and worktree"
+            sessions.save(record)
+            reporter.emit("session_started", session_id=session_id, workflow=workflow, run_dir=options.run_dir)
+            return execute_parent(workflow, record, options, stop, reporter, resumed=False, on_line=on_line)
         options = dataclasses.replace(options, worktree=git.start(record, options.run_dir,
                                                                   disabled=options.no_worktree))
         sessions.save(record)

@@ -23,6 +23,14 @@ def resume_target(target: Target, options: RunOptions, stop: StopRequest, report
             return resume_job(target, options, stop, reporter, workflow_override=workflow_override,
                               on_line=on_line)
     refuse_if_finished(record)
+    if record.kind == "workflows":  # a parent of sub-workflows
+        from prodigy.execution.subworkflows import resume_parent
+
+        with resumable_after_write_failure(record.id), ExecutionLock(record.id, purpose="resume"):
+            from prodigy.state import sessions
+
+            return resume_parent(sessions.load(record.id), options, stop, reporter,
+                                 workflow_override=workflow_override, on_line=on_line)
     with resumable_after_write_failure(record.id), ExecutionLock(record.id, purpose="resume"):
         from prodigy.state import sessions
 

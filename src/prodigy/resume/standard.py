@@ -36,14 +36,27 @@ def refuse_if_finished(record: SessionRecord, *, force: bool = False) -> None:
 
 def load_recorded_workflow(record: SessionRecord, override: str | None, reporter: Reporter, *,
                            announce_change: bool = True) -> Workflow:
-    """The workflow the session ran, from its recorded path (or --workflow); say so when it changed."""
+    """The workflow the session ran, from its recorded path (or --workflow); say so when it changed. A composed
+    workflow runs as it was resolved when the session started (what changed since is reported); --workflow
+    composes it again from the current files, with the same parameter values."""
+    if record.extra.get("composed"):
+        kept = _kept_composition(record, override, reporter)
+        if kept is not None:
+            return kept
     path = Path(override).expanduser() if override else Path(record.workflow_path)
     if not path.exists():
         raise WorkflowFileError(
             f"Workflow file not found: {path}\nThe workflow file may have been moved or deleted.",
             hint=f"Point resume at it with: prodigy resume {record.id} --workflow PATH",
         )
-    workflow = load_workflow(path)
+    params = None
+    if record.extra.get("composed"):
+        from prodigy.state import composed
+        from prodigy.workflow.compose_params import ParamInput
+
+        doc = composed.load(record.id) or {}
+        params = ParamInput(cli=dict(doc.get("parameters") or {}))
+    workflow = load_workflow(path, params=params, search_dirs=(Path(record.run_dir),))
     if announce_change and workflow.sha256 != record.workflow_sha256:
         reporter.emit("workflow_changed", old=record.workflow_sha256, new=workflow.sha256, detail="")
     if workflow.is_mapreduce != (record.kind == "mapreduce"):
@@ -52,6 +65,26 @@ def load_recorded_workflow(record: SessionRecord, override: str | None, reporter
             f"{record.id} ran a {'MapReduce' if record.kind == 'mapreduce' else 'standard'} one."
         )
     return workflow
+
+
+def _kept_composition(record: SessionRecord, override: str | None, reporter: Reporter) -> Workflow | None:
+    from prodigy.state import composed
+    from prodigy.workflow import compose
+
+    doc = composed.load(record.id)
+    if doc is None:
+        reporter.emit("warning", text=f"the resolved workflow kept for {record.id} is missing; composing it again "
+                      "from the current files")
+        return None
+    if override:
+        return None
+    changed = compose.changed_sources(doc)
+    if changed:
+        names = ", ".join(f"{path} ({'deleted' if new is None else 'changed'})" for path, _old, new in changed)
+        reporter.emit("note", text=f"Files this composed workflow was made of changed since the session started: "
+                      f"{names}. This resume runs the workflow as it was resolved then; to use the current "
+                      f"files: prodigy resume {record.id} --workflow {record.workflow_path}")
+    return compose.from_kept(doc)
 
 
 def resume_standard(record: SessionRecord, options: RunOptions, stop: StopRequest, reporter: Reporter, *,

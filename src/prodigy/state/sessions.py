@@ -13,7 +13,7 @@ from prodigy.errors import NotFoundError, StateError
 from prodigy.state import records
 from prodigy.state.atomic import read_json, write_json
 
-KINDS = ("workflow", "mapreduce")
+KINDS = ("workflow", "mapreduce", "workflows")  # workflows: a parent of sub-workflows
 STATUSES = ("running", "interrupted", "failed", "completed", "cancelled")
 RESUMABLE = ("running", "interrupted", "failed")
 

@@ -37,7 +37,7 @@ from prodigy.workflow.yamlsrc import LineDict, line_of, parse_text
 
 __all__ = [
     "ERROR_POLICY_KEYS", "MAPREDUCE_KEYS", "MAP_KEYS", "STANDARD_KEYS", "STEP_KEYS", "UNSUPPORTED_STEP_KEYS",
-    "LoadResult", "Problem", "check_workflow", "file_sha256", "load_workflow", "parse_duration",
+    "LoadResult", "Problem", "check_data", "check_workflow", "file_sha256", "load_workflow", "parse_duration",
     "read_workflow_text",
 ]
 
@@ -56,15 +56,17 @@ class LoadResult:
         return [p for p in self.problems if p.severity == "warning"]
 
 
-def load_workflow(path: str | Path) -> m.Workflow:
-    """Load and validate; raise WorkflowFileError listing every error."""
-    result = check_workflow(path)
+def load_workflow(path: str | Path, *, params: Any = None, search_dirs: tuple[Path, ...] = ()) -> m.Workflow:
+    """Load and validate; raise WorkflowFileError listing every error. `params` (compose_params.ParamInput)
+    and `search_dirs` (where `.prodigy/templates` is looked for) matter only to composed workflows."""
+    result = check_workflow(path, params=params, search_dirs=search_dirs, strict=True)
     if result.errors or result.workflow is None:
         errors = result.errors
         first = str(errors[0]) if errors else f"{path}: invalid workflow"
         more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+        same = " with the same --param values" if params is not None and params.given else ""
         raise WorkflowFileError(first + more, problems=errors,
-                                hint=f"Run `prodigy validate {path}` to see every problem.")
+                                hint=f"Run `prodigy validate {path}`{same} to see every problem.")
     return result.workflow
 
 
@@ -91,15 +93,26 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def check_workflow(path: str | Path) -> LoadResult:
+def check_workflow(path: str | Path, *, params: Any = None, search_dirs: tuple[Path, ...] = (),
+                   strict: bool = False) -> LoadResult:
     """Parse and validate. Raises WorkflowFileError only when the file cannot be read or parsed at all."""
     path = Path(os.path.abspath(Path(path).expanduser()))
     text = read_workflow_text(path)
     data = parse_text(text, path)
-    ctx = _Ctx(path, text)
     sha = hashlib.sha256(text.encode()).hexdigest()
+    from prodigy.workflow import compose  # imports, extends, template, parameters, workflows: resolved first
+
+    if compose.is_composable(data) or (params is not None and params.given):
+        return compose.check(path, data, sha, params=params, search_dirs=search_dirs, strict=strict)
+    ctx = _Ctx(path, text)
     workflow = _build(data, path, sha, ctx)
     return LoadResult(workflow, tuple(ctx.problems))
+
+
+def check_data(data: Any, path: Path, sha: str) -> LoadResult:
+    """Validate workflow data that is not one file's text (a composed workflow, resolved)."""
+    ctx = _Ctx(path)
+    return LoadResult(_build(data, path, sha, ctx), tuple(ctx.problems))
 
 
 def _build(data: Any, path: Path, sha: str, ctx: _Ctx) -> m.Workflow | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 STEP_KINDS = ("shell", "claude", "write_file")
 CAPTURE_FORMATS = ("string", "json", "number", "lines", "boolean")
@@ -155,6 +156,11 @@ class Workflow:
     profiles: tuple[tuple[str, tuple[tuple[str, EnvVar], ...]], ...] = ()
     env_files: tuple[str, ...] = ()
     agents: AgentPolicy = field(default_factory=AgentPolicy)
+    # Composition (workflow/compose.py): parameter values (variables), sub-workflows run in order before the
+    # steps, and the resolved form a session keeps (so a resume runs what started).
+    parameters: tuple[tuple[str, Any], ...] = ()
+    subworkflows: tuple[SubWorkflow, ...] = ()
+    composition: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_mapreduce(self) -> bool:
@@ -175,7 +181,19 @@ class Workflow:
     def uses_claude(self) -> bool:
         return any(_step_uses_claude(s) for steps in self.phase_steps().values() for s in steps) or bool(
             self.merge and any(_step_uses_claude(s) for s in self.merge.steps)
-        )
+        ) or any(sub.workflow.uses_claude() for sub in self.subworkflows)
+
+
+@dataclass(frozen=True)
+class SubWorkflow:
+    """A `workflows:` entry: a composed workflow run as its own session, in order."""
+
+    name: str
+    workflow: Workflow
+    continue_on_error: bool = False
+    working_dir: str | None = None
+    inputs: tuple[tuple[str, str], ...] = ()  # name -> ${...} text, rendered when the sub-workflow starts
+    outputs: tuple[str, ...] = ()  # variables of the sub-workflow handed to the ones after it as ${name.var}
 
 
 def _step_uses_claude(step: Step) -> bool:

@@ -79,13 +79,22 @@ def run_new_job(workflow: Workflow, record: SessionRecord, options: RunOptions, 
     meta = JobMeta(job_id=job_id, session_id=record.id, workflow_path=str(workflow.path),
                    workflow_sha256=workflow.sha256, run_dir=str(options.run_dir), repo=record.repo or "",
                    created_at=now_iso())
-    store = JobStore.create(meta, workflow.path.read_text(encoding="utf-8"))
+    store = JobStore.create(meta, _workflow_text(workflow))
     write_mappings(job_id, record.id, workflow.name)
     sessions.save(record)
     reporter.emit("job_created", job_id=job_id, job_dir=str(store.folder),
                   events_path=str(paths.events_file(meta.repo, job_id)))
     store.append({"t": "job_status", "status": "running"})
     return execute_job(workflow, record, store, options, stop, reporter, on_line=on_line)
+
+
+def _workflow_text(workflow: Workflow) -> str:
+    """What the job folder keeps as the workflow it started with: the file, or a composed workflow resolved."""
+    if workflow.composition is not None:
+        import json
+
+        return json.dumps(workflow.composition["resolved"], indent=2, ensure_ascii=False, default=str) + "\n"
+    return workflow.path.read_text(encoding="utf-8")
 
 
 def executor_choice(kind: str, scheduler: str | None, local_workers: int | None) -> dict[str, Any]:
