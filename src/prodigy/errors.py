@@ -10,6 +10,8 @@ Exit codes (documented in docs/exit-codes.md; keep the two in step):
     5    nothing to resume: the session or job already completed
     6    state on disk is unreadable and could not be recovered
     70   internal error (a bug): a short message and the path of a crash log
+    75   stopped, resumable: the agent cannot run (authentication, root guard), the API stayed unavailable
+         longer than agent_outage_limit, or max_cost_usd was reached; nothing failed, resume continues
     130  interrupted (SIGINT/SIGTERM); the run is resumable
 """
 
@@ -27,6 +29,7 @@ class ExitCode(IntEnum):
     NOTHING_TO_DO = 5
     STATE_ERROR = 6
     INTERNAL = 70
+    STOPPED = 75  # EX_TEMPFAIL: stopped for a reason outside the work (agents' auth, API outage, cost cap)
     INTERRUPTED = 130
 
 

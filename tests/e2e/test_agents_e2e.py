@@ -150,3 +150,171 @@ def test_sessions_clean_removes_the_agent_logs(work: Path, fake_claude: Path, pr
     code, out, err = support.run_prodigy("sessions", "clean", "--older-than", "0", "-y", cwd=work)
     assert code == 0 and "Removed 1 session(s)" in out, out + err
     assert not logs.exists()
+
+
+# ---------------------------------------------------------------- failure kinds
+
+
+def twelve(work: Path, extra: str = "") -> Path:
+    (work / "items.json").write_text(json.dumps([{"n": i} for i in range(12)]))
+    path = work / "twelve.yml"
+    path.write_text(f"""\
+name: twelve
+mode: mapreduce
+{extra}map:
+  input: items.json
+  max_parallel: 3
+  agent_template:
+    - claude: "/fix item ${{item.n}}"
+reduce:
+  - shell: echo "reduce ${{map.successful}}/${{map.total}}"
+""")
+    return path
+
+
+def test_auth_failing_stops_at_max_parallel_calls_then_a_plain_resume_finishes(work: Path, fake_claude: Path,
+                                                                               prodigy_home: Path,
+                                                                               tmp_path: Path) -> None:
+    twelve(work)
+    ledger = tmp_path / "calls.jsonl"
+    code, out, err = support.run_prodigy("run", "twelve.yml", "--no-worktree", cwd=work,
+                                         env={"ANTHROPIC_API_KEY": "bad-key", "FAKE_CLAUDE_CALLS": str(ledger)})
+    assert code == 75, out + err
+    agent_calls = [c for c in calls(ledger) if c["case"] != "version"]
+    assert 1 <= len(agent_calls) <= 3 and {c["case"] for c in agent_calls} == {"auth"}
+    assert "■ Run stopped in map: map stopped: the agent cannot run: claude failed: Failed to authenticate" in out
+    assert "claude /login" in out and "ANTHROPIC_API_KEY" in out
+    assert "nothing was sent to the dead-letter queue" in out and out.rstrip().splitlines()[-1].startswith(
+        "Resume with: prodigy resume session-")
+    job_id = mr.job_id_from(out)
+    assert mr.job_state(job_id).count("dlq") == 0
+    code, dlq_out, _ = support.run_prodigy("dlq", "list", job_id, "--json", cwd=work)
+    assert json.loads(dlq_out)["jobs"][0]["dlq_count"] == 0
+    session = support.session_id_from(out)
+    record = mr.session_record(prodigy_home, session)
+    assert record["status"] == "interrupted" and record["exit_code"] == 75
+    stopped = [r for r in mr.journal(job_id) if r.get("t") == "done"]
+    assert all(r["s"] == "interrupted" and r["k"] == "fatal" for r in stopped)
+    code, out, err = support.run_prodigy("resume", session, cwd=work, env={"ANTHROPIC_API_KEY": "good-key"})
+    assert code == 0, out + err
+    assert "Done: 12 of 12 item(s) succeeded" in out and mr.job_state(job_id).count("succeeded") == 12
+
+
+def test_the_first_three_calls_rate_limited_still_finish_12_of_12(work: Path, fake_claude: Path,
+                                                                   prodigy_home: Path, tmp_path: Path) -> None:
+    twelve(work, extra="agent_retry_pause: 0.2s\n")  # the default error policy: one attempt per item
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"calls": {"1": "rate_limit", "2": "rate_limit", "3": "rate_limit"}}))
+    ledger = tmp_path / "calls.jsonl"
+    code, out, err = support.run_prodigy("run", "twelve.yml", "--no-worktree", "--json", cwd=work,
+                                         env={"FAKE_CLAUDE_SCRIPT": str(script), "FAKE_CLAUDE_CALLS": str(ledger)})
+    assert code == 0, out + err
+    summary = json.loads(out)
+    assert summary["items"] == {"total": 12, "successful": 12, "failed": 0, "dlq": 0, "pending": 0}
+    assert summary["this_run"]["requeued"] == 3 and summary["this_run"]["sent_to_dlq"] == 0
+    agent_calls = [c for c in calls(ledger) if c["case"] != "version"]
+    assert [c["case"] for c in agent_calls].count("rate_limit") == 3 and len(agent_calls) == 15
+    paused = [json.loads(line) for line in Path(summary["events_log"]).read_text().splitlines()
+              if '"agents_paused"' in line]
+    assert paused and "rate limiting" in paused[0]["reason"]
+    assert summary["agents"]["total"]["cost_usd"] == round(12 * 0.0123, 6)  # the 429s cost nothing
+    listed = json_of("events", "ls", summary["job_id"], "--type", "item_paused", cwd=work)
+    assert listed["count"] == 3 and all(e["kind"] == "transient" for e in listed["events"])
+
+
+def test_an_outage_longer_than_the_limit_stops_resumably(work: Path, fake_claude: Path, prodigy_home: Path) -> None:
+    twelve(work, extra="agent_retry_pause: 0.1s\nagent_outage_limit: 0.3s\n")
+    code, out, err = support.run_prodigy("run", "twelve.yml", "--no-worktree", "--json", cwd=work,
+                                         env={"FAKE_CLAUDE_MODE": "overloaded", "FAKE_CLAUDE_RETRY_DELAY_MS": "50"})
+    assert code == 75, out + err
+    summary = json.loads(out)
+    assert summary["status"] == "stopped" and summary["stop"]["kind"] == "transient"
+    assert "agent_outage_limit" in summary["stop"]["message"] and summary["items"]["dlq"] == 0
+    assert summary["next_command"] == f"prodigy resume {summary['session_id']}"
+    code, out, err = support.run_prodigy("resume", summary["session_id"], cwd=work)
+    assert code == 0 and "Done: 12 of 12" in out, out + err
+
+
+def test_max_cost_stops_dispatching_and_a_higher_cap_continues(work: Path, fake_claude: Path,
+                                                               prodigy_home: Path) -> None:
+    agent_job(work, ["succeed cost=0.5"] * 8, max_parallel=1, extra="max_cost_usd: 1.2\n")
+    code, out, err = support.run_prodigy("run", "agents.yml", "--no-worktree", cwd=work)
+    assert code == 75, out + err
+    assert "the cost cap was reached: the recorded agent cost $1.50 reached max_cost_usd $1.20" in out
+    job_id = mr.job_id_from(out)
+    assert mr.job_state(job_id).count("succeeded") == 3
+    code, out, err = support.run_prodigy("resume", job_id, cwd=work)
+    assert code == 75 and "$1.50 recorded, not re-run" in out, out + err  # still over the cap: nothing ran
+    assert mr.job_state(job_id).count("succeeded") == 3
+    code, out, err = support.run_prodigy("resume", job_id, "--max-cost", "10", cwd=work)
+    assert code == 0 and "Done: 8 of 8" in out, out + err
+
+
+def test_a_standard_workflow_waits_out_a_rate_limit_and_stops_on_auth(work: Path, fake_claude: Path,
+                                                                      prodigy_home: Path, tmp_path: Path) -> None:
+    support.write_workflow(work, """
+        agent_retry_pause: 0.1s
+        commands:
+          - shell: echo one >> ledger
+          - claude: /work
+          - shell: echo three >> ledger
+    """)
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"calls": {"1": "overloaded", "2": "rate_limit"}}))
+    code, out, err = support.run_prodigy("run", "workflow.yml", "--no-worktree", cwd=work,
+                                         env={"FAKE_CLAUDE_SCRIPT": str(script), "FAKE_CLAUDE_RETRY_DELAY_MS": "20"})
+    assert code == 0 and out.count("Paused: ") == 2 and "3 agent calls" in out, out + err
+    (work / "ledger").unlink()
+    code, out, err = support.run_prodigy("run", "workflow.yml", "--no-worktree", cwd=work,
+                                         env={"ANTHROPIC_API_KEY": "bad"})
+    assert code == 75 and "■ Session stopped at step 2/3: the agent cannot run" in out, out + err
+    code, out, err = support.run_prodigy("resume", support.session_id_from(out), cwd=work)
+    assert code == 0, out + err
+    assert (work / "ledger").read_text() == "one\nthree\n"  # step 1 was not run again
+
+
+def test_setup_and_reduce_agents_follow_the_same_policy(work: Path, fake_claude: Path, prodigy_home: Path,
+                                                        tmp_path: Path) -> None:
+    (work / "items.json").write_text(json.dumps([{"n": 0}]))
+    (work / "mr.yml").write_text("""\
+mode: mapreduce
+agent_retry_pause: 0.1s
+setup:
+  - claude: /prepare
+map:
+  input: items.json
+  agent_template:
+    - shell: echo item
+reduce:
+  - claude: /summarise
+""")
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"calls": {"1": "overloaded"}, "prompts": [["/summarise", "auth"]]}))
+    code, out, err = support.run_prodigy("run", "mr.yml", "--no-worktree", "--json", cwd=work,
+                                         env={"FAKE_CLAUDE_SCRIPT": str(script), "FAKE_CLAUDE_RETRY_DELAY_MS": "20"})
+    assert code == 75, out + err
+    summary = json.loads(out)
+    assert summary["failed_phase"] == "reduce" and summary["stop"]["reason"] == "auth"
+    assert summary["setup_steps"]["done"] == 1
+    script.write_text(json.dumps({"default": "succeed"}))
+    code, out, err = support.run_prodigy("resume", summary["session_id"], cwd=work)
+    assert code == 0, out + err
+
+
+def test_ctrl_c_during_a_pause_interrupts_at_once(work: Path, fake_claude: Path, prodigy_home: Path,
+                                                  spawn_prodigy) -> None:
+    twelve(work, extra="agent_retry_pause: 60s\n")
+    proc = spawn_prodigy("run", "twelve.yml", "--no-worktree", cwd=work,
+                         env={"FAKE_CLAUDE_MODE": "rate_limit", "FAKE_CLAUDE_RETRY_DELAY_MS": "10"})
+
+    def paused() -> bool:
+        found = list((prodigy_home / "events").glob("*/*/events.jsonl"))
+        return bool(found) and '"agents_paused"' in found[0].read_text()
+
+    support.wait_for(paused, what="the pool to pause")
+    proc.send_signal(signal.SIGINT)
+    code, out, err = support.finish(proc, timeout=15)
+    assert code == 130, out + err
+    job_id = mr.job_id_from(out)
+    state = mr.job_state(job_id)
+    assert state.count("dlq") == 0 and state.count("pending") == 12

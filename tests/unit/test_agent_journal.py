@@ -79,22 +79,20 @@ def test_the_loader_reads_agent_keys(tmp_path: Path) -> None:
         max_cost_usd: 12.5
         agent_retry_pause: 2s
         agent_outage_limit: 10m
-        resume_agent: false
         commands:
           - claude: /fix
             model: claude-sonnet-9
             max_turns: 30
             max_budget_usd: 1
             allowed_tools: "Read, Edit"
-            resume_agent: true
     """)
     assert not result.errors, result.problems
     workflow = result.workflow
-    assert (workflow.agents.max_cost_usd, workflow.agents.retry_pause, workflow.agents.outage_limit,
-            workflow.agents.resume) == (12.5, 2.0, 600.0, False)
+    assert (workflow.agents.max_cost_usd, workflow.agents.retry_pause, workflow.agents.outage_limit) == (
+        12.5, 2.0, 600.0)
     options = workflow.steps[0].agent
-    assert (options.model, options.max_turns, options.max_budget_usd, options.allowed_tools, options.resume) == (
-        "claude-sonnet-9", 30, 1.0, ("Read", "Edit"), True)
+    assert (options.model, options.max_turns, options.max_budget_usd, options.allowed_tools) == (
+        "claude-sonnet-9", 30, 1.0, ("Read", "Edit"))
 
 
 @pytest.mark.parametrize(("text", "message"), [

@@ -39,7 +39,8 @@ Examples:
 \b
 Exit codes: 0 ok, 1 workflow failed, 2 usage/input error, 3 items in the DLQ,
 4 already in progress, 5 nothing to resume, 6 unreadable state, 70 internal error,
-130 interrupted (resumable). See docs/exit-codes.md.
+75 stopped: agents cannot run, API outage or cost cap (resumable), 130 interrupted
+(resumable). See docs/exit-codes.md.
 """
 
 

@@ -67,6 +67,27 @@ def verbose_option(func: Any) -> Any:
                         is_eager=True, help="Stream each command's output (-vv: more detail).")(func)
 
 
+def _set_max_cost(ctx: click.Context, _param: click.Parameter, value: float | None) -> None:
+    if value is not None:
+        root = ctx.find_root()
+        root.ensure_object(dict)
+        root.obj["max_cost"] = value
+
+
+def max_cost_option(func: Any) -> Any:
+    """--max-cost USD: the job's agent cost cap for this run (overrides the workflow's max_cost_usd)."""
+    return click.option("--max-cost", type=click.FloatRange(min=0, min_open=True), metavar="USD",
+                        expose_value=False, callback=_set_max_cost,
+                        help="Stop dispatching agents (resumably, exit 75) once the recorded agent cost of the "
+                             "job reaches USD (overrides the workflow's max_cost_usd).")(func)
+
+
+def cost_extra(ctx: click.Context) -> dict[str, Any]:
+    """RunOptions.extra entries for --max-cost."""
+    value = (ctx.find_root().obj or {}).get("max_cost")
+    return {"max_cost": value} if value is not None else {}
+
+
 def verbosity(ctx: click.Context) -> int:
     return int((ctx.find_root().obj or {}).get("verbose", 0))
 
@@ -88,6 +109,16 @@ def render_standard_summary(reporter: ConsoleReporter, summary: Any) -> None:
     if result.status == "interrupted":
         out.print(f"[yellow]■ {header} interrupted[/yellow] at step {result.failed_index + 1}/{result.total_steps}: "
                   f"{counts}")
+    elif result.status == "stopped":
+        from prodigy.execution.agents.policy import stop_summary
+
+        out.print(f"[yellow]■ {header} stopped[/yellow] at step {result.failed_index + 1}/"
+                  f"{result.total_steps}: {escape(stop_summary(result.stop))}")
+        if result.stop.hint:
+            out.print(f"  What to do: {escape(result.stop.hint)}")
+        if result.failure is not None and result.failure.log_path:
+            out.print(f"  Agent log: {escape(result.failure.log_path)}")
+        out.print(f"  {counts}")
     else:
         failure = result.failure
         out.print(f"[red]✖ {header} failed[/red] at step {result.failed_index + 1}/{result.total_steps}: "
@@ -118,6 +149,7 @@ def standard_summary_json(summary: Any) -> dict[str, Any]:
         "error": failure.error if failure else None,
         "exit_code_of_step": failure.exit_code if failure else None,
         "duration_seconds": round(result.duration, 3),
+        "stop": result.stop.to_json() if result.stop else None,
         "agents": summary.agents,
         "resume_command": summary.resume_command,
     }

@@ -26,7 +26,9 @@ def job_json(summary: Any) -> dict[str, Any]:
         "this_run": None if run is None else {
             "started": run.started, "succeeded": run.succeeded, "failed_attempts": run.failed,
             "retried": run.retried, "sent_to_dlq": run.to_dlq, "stopped_by_policy": run.stopped_by_policy,
+            "requeued": run.requeued,
         },
+        "stop": summary.stop.to_json() if summary.stop else None,
         "resume_plan": None if plan is None else {
             "phase": plan.phase, "done_skipped": plan.done, "in_flight_rerun": len(plan.in_flight),
             "dlq": len(plan.dlq), "dlq_retried": plan.retry_dlq, "pending": len(plan.pending),
@@ -65,6 +67,11 @@ def finish_job(reporter: ConsoleReporter, summary: Any, json_output: bool) -> in
                   f"queue (prodigy dlq list {summary.job_id}) ({fmt_duration(summary.duration)}).")
     elif summary.status == "interrupted":
         out.print(f"[yellow]■ {head} interrupted[/yellow] during {summary.phase}: {items}.")
+    elif summary.status == "stopped":
+        out.print(f"[yellow]■ {head} stopped[/yellow] in {summary.failed_phase}: {escape(summary.error or '')}")
+        if summary.hint:
+            out.print(f"  What to do: {escape(summary.hint)}")
+        out.print(f"  Items: {items} (nothing was sent to the dead-letter queue for this).")
     else:
         out.print(f"[red]✖ {head} failed[/red] in {summary.failed_phase}: {escape(summary.error or '')}")
         if summary.hint:
@@ -74,6 +81,9 @@ def finish_job(reporter: ConsoleReporter, summary: Any, json_output: bool) -> in
     if summary.map_run is not None and summary.resumed:
         run = summary.map_run
         out.print(f"  This resume ran {run.started} attempt(s): {run.succeeded} succeeded, {run.failed} failed.")
+    if summary.map_run is not None and summary.map_run.requeued:
+        out.print(f"  {summary.map_run.requeued} attempt(s) failed transiently and went back to the queue "
+                  "(no retry spent).")
     agents = agents_line(summary.agents)
     if agents:
         out.print(f"  Agents:     {escape(agents)}")
@@ -83,7 +93,7 @@ def finish_job(reporter: ConsoleReporter, summary: Any, json_output: bool) -> in
     out.print(f"  Events:     {escape(summary.events_path)}")
     render_worktree(out, summary.worktree)
     if summary.next_command:
-        verb = "Resume with" if summary.status in ("interrupted", "failed") else "Retry the DLQ with"
+        verb = "Resume with" if summary.status in ("interrupted", "failed", "stopped") else "Retry the DLQ with"
         out.print(f"{verb}: [bold]{summary.next_command}[/bold]")
     return summary.exit_code
 

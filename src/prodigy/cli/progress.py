@@ -112,6 +112,24 @@ class MapReduceView:
             detail = f"{outcome.duration:.1f}s" if ok else escape(outcome.error or outcome.status)
             self.print(f"  item_{index} {mark} {detail}")
 
+    def on_item_paused(self, index: int, outcome: Any) -> None:
+        """A transient or fatal agent failure: the item is not at fault and stays pending."""
+        kind = outcome.failure_kind
+        what = "back in the queue" if kind and kind.kind == "transient" else "left pending"
+        line = f"  item_{index} ⏸ {what} ({kind.kind}: {kind.reason})" if kind else f"  item_{index} ⏸ {what}"
+        if self._progress is not None:
+            if self.verbose:
+                self._progress.console.print(line)
+            return
+        self.print(line)
+
+    def on_agents_paused(self, seconds: float, text: str) -> None:
+        line = f"[yellow]Paused:[/yellow] {escape(text)}"
+        if self._progress is not None:
+            self._progress.console.print(line)
+        else:
+            self.print(line)
+
     def on_item_retry(self, index: int, outcome: Any) -> None:
         if self.verbose or self._progress is None:
             self.print(f"  item_{index} ⟳ retrying after: {escape(outcome.error or outcome.status)}")

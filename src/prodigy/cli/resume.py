@@ -5,10 +5,12 @@ from __future__ import annotations
 import click
 
 from prodigy.cli.common import (
+    cost_extra,
     executor_extra,
     executor_options,
     finish,
     json_option,
+    max_cost_option,
     path_option,
     verbose_option,
     verbosity,
@@ -52,7 +54,7 @@ def _resume_options(func):
     func = click.option("--no-refresh", is_flag=True,
                         help="Keep the session worktree's old base: do not bring in new commits of the branch "
                              "the session started from.")(func)
-    return verbose_option(json_option(path_option(executor_options(func))))
+    return verbose_option(json_option(path_option(executor_options(max_cost_option(func)))))
 
 
 @click.command(epilog=RESUME_EPILOG)
@@ -108,7 +110,8 @@ def _resume(ctx: click.Context, typed, path, force, max_retries, workflow_overri
     run_dir = resolve_run_dir(path) if path else resolve_run_dir(target.session.run_dir)
     options = RunOptions(run_dir=run_dir, verbose=verbose, json_output=json_output,
                          profile=target.session.extra.get("profile"),
-                         extra={"force": force, "max_retries": max_retries, **(extra or {})}, yes=yes,
+                         extra={"force": force, "max_retries": max_retries, **(extra or {}), **cost_extra(ctx)},
+                         yes=yes,
                          refresh=refresh,
                          confirm=merge_prompt(reporter, yes=yes, json_output=json_output))
     with stop_on_signals() as stop:

@@ -7,10 +7,12 @@ from typing import Any
 import click
 
 from prodigy.cli.common import (
+    cost_extra,
     executor_extra,
     executor_options,
     finish,
     json_option,
+    max_cost_option,
     param_options,
     path_option,
     read_params,
@@ -61,6 +63,7 @@ run is its own session, resumable on its own; the end of the output lists them a
               help="Print every step as it would run, variables filled in where known; execute nothing and "
                    "create no session or worktree.")
 @executor_options
+@max_cost_option
 @json_option
 @click.pass_context
 def run(ctx: click.Context, workflow: str, path: str | None, yes: bool, no_worktree: bool, profile: str | None,
@@ -85,7 +88,7 @@ def run(ctx: click.Context, workflow: str, path: str | None, yes: bool, no_workt
     from prodigy.cli.worktree_render import merge_prompt
     from prodigy.execution.signals import stop_on_signals
 
-    extra = executor_extra(executor, scheduler, local_workers)
+    extra = {**executor_extra(executor, scheduler, local_workers), **cost_extra(ctx)}
     verbose = verbosity(ctx)
     reporter = ConsoleReporter(verbose=verbose, json_mode=json_output)
     options = RunOptions(run_dir=run_dir, profile=profile, yes=yes, verbose=verbose,
@@ -127,7 +130,7 @@ def _run_many(ctx: click.Context, loaded: Any, run_dir: Any, *, profile: str | N
                                                                  **{k: v for k, v in sub.inputs if "${" not in v}},
                                          label=f"{label + ': ' if label else ''}sub-workflow {sub.name}"))
         return render_dry_runs(reporter, loaded, runs, iterations, json_output)
-    extra = executor_extra(*executor)
+    extra = {**executor_extra(*executor), **cost_extra(ctx)}
     if not loaded.is_mapreduce and extra.get("executor", {}).get("kind", "local") != "local":
         raise UsageError("--executor applies to the map phase of MapReduce workflows; "
                          f"{loaded.path.name} is a standard workflow (its steps run here, in order).")

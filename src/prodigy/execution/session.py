@@ -127,13 +127,19 @@ def execute_standard(workflow: Workflow, record: SessionRecord, checkpoint: Stan
             sessions.save(record)
 
     spend_before = dict(checkpoint.spend)
-    result = run_standard(workflow, checkpoint, ctx, dict(env.variables), reporter, save=save)
-    record.status = result.status
+    from prodigy.execution.agents.policy import AgentGovernor, stop_summary
+
+    governor = AgentGovernor(workflow.agents, spent_usd=checkpoint.spend.get("usd", 0.0),
+                             max_cost_usd=options.extra.get("max_cost"))
+    result = run_standard(workflow, checkpoint, ctx, dict(env.variables), reporter, save=save, governor=governor)
+    record.status = "interrupted" if result.status == "stopped" else result.status  # stopped: resumable
     record.finished_at = now_iso() if result.status == "completed" else None
-    exit_code = {"completed": ExitCode.OK, "failed": ExitCode.FAILED,
-                 "interrupted": ExitCode.INTERRUPTED}[result.status]
+    exit_code = {"completed": ExitCode.OK, "failed": ExitCode.FAILED, "interrupted": ExitCode.INTERRUPTED,
+                 "stopped": ExitCode.STOPPED}[result.status]
     if result.failure is not None and result.status == "failed":
         record.error = env.masker(result.failure.error or "step failed")
+    if result.stop is not None:
+        record.error = env.masker(stop_summary(result.stop))
     record.exit_code = int(exit_code)
     sessions.save(record)
     agents = None

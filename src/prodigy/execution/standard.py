@@ -9,7 +9,9 @@ from typing import Any
 
 from prodigy.execution import outcome as o
 from prodigy.execution import process
+from prodigy.execution.agents.policy import AgentGovernor, AgentStop, settle
 from prodigy.execution.agents.usage import UsageLedger
+from prodigy.execution.agents.usage import total as total_usage
 from prodigy.execution.context import StepContext
 from prodigy.execution.process import StartInfo
 from prodigy.execution.reporter import Reporter
@@ -18,12 +20,12 @@ from prodigy.state import checkpoints
 from prodigy.state.checkpoints import StandardCheckpoint
 from prodigy.state.sessions import now_iso
 from prodigy.state.spend import add_spend
-from prodigy.workflow.model import Workflow
+from prodigy.workflow.model import Step, Workflow
 
 
 @dataclass(frozen=True)
 class StandardResult:
-    status: str  # completed | failed | interrupted
+    status: str  # completed | failed | interrupted | stopped (resumable: see `stop`)
     total_steps: int
     steps_run: int
     steps_already_done: int
@@ -31,6 +33,7 @@ class StandardResult:
     failed_index: int | None = None
     failure: o.StepOutcome | None = None
     reaped: list[int] = field(default_factory=list)  # pids of commands left running by a dead run
+    stop: AgentStop | None = None  # status "stopped": why (agents cannot run, API outage, cost cap)
 
 
 def reap_in_flight(checkpoint: StandardCheckpoint) -> list[int]:
@@ -44,10 +47,12 @@ def reap_in_flight(checkpoint: StandardCheckpoint) -> list[int]:
 
 def run_standard(workflow: Workflow, checkpoint: StandardCheckpoint, ctx: StepContext,
                  base_variables: dict[str, Any], reporter: Reporter,
-                 save: Callable[[StandardCheckpoint], None] = checkpoints.save) -> StandardResult:
+                 save: Callable[[StandardCheckpoint], None] = checkpoints.save,
+                 governor: AgentGovernor | None = None) -> StandardResult:
     started = time.monotonic()
     steps = workflow.steps
     total = len(steps)
+    governor = governor or AgentGovernor(workflow.agents, spent_usd=checkpoint.spend.get("usd", 0.0))
     reaped = reap_in_flight(checkpoint)
     if reaped:
         reporter.emit("reaped", pids=reaped)
@@ -59,17 +64,28 @@ def run_standard(workflow: Workflow, checkpoint: StandardCheckpoint, ctx: StepCo
     for index, step in enumerate(steps):
         if checkpoint.is_done(index):
             continue
+        budget = governor.check_budget()
+        if budget is not None:  # the cost cap: stop before the next step, resumably
+            return _stopped(checkpoint, save, budget, index, total, ran, already, started, reaped, None)
         reporter.emit("step_started", index=index, total=total, description=step.describe())
-        ledger = UsageLedger()
-        step_ctx = _with_recorder(replace(ctx, usage=ledger), checkpoint, index, save)
-        outcome = run_step(step, live, step_ctx)
+        usages: list[Any] = []
+
+        def attempt(step: Step = step, index: int = index, usages: list[Any] = usages) -> tuple[Any, Any, bool]:
+            ledger = UsageLedger()
+            outcome = run_step(step, live, _with_recorder(replace(ctx, usage=ledger), checkpoint, index, save))
+            usage = ledger.total()
+            add_spend(checkpoint.spend, usage.to_record() if usage is not None else None)
+            usages.append(usage)
+            return outcome, usage.cost_usd if usage is not None else None, usage is not None
+
+        outcome = settle(attempt, governor, ctx.stop_event,
+                         lambda pause: reporter.emit("agents_paused", seconds=pause.seconds, text=pause.message))
         ran += 1
         live.update(outcome.variables)
         checkpoint.in_flight = None
         checkpoint.variables.update(_storable(outcome.variables, ctx))
-        usage = ledger.total()
+        usage = total_usage(usages)
         spent = usage.to_record() if usage is not None else None
-        add_spend(checkpoint.spend, spent)
         reporter.emit("step_finished", index=index, total=total, description=step.describe(), outcome=outcome,
                       agent=usage)
         if outcome.ok:
@@ -80,18 +96,46 @@ def run_standard(workflow: Workflow, checkpoint: StandardCheckpoint, ctx: StepCo
             }
             save(checkpoint)
             continue
-        status = "interrupted" if outcome.status == o.INTERRUPTED else "failed"
+        kind = outcome.failure_kind
+        if kind is not None and kind.run_level and governor.stop is not None and not ctx.stop_event.is_set():
+            return _stopped(checkpoint, save, governor.stop, index, total, ran, already, started, reaped, outcome,
+                            ctx.masker, spent)
+        interrupted = outcome.status == o.INTERRUPTED or (kind is not None and kind.run_level)
+        status = "interrupted" if interrupted else "failed"
         checkpoint.status = status
-        checkpoint.failure = {
-            "index": index, "status": outcome.status, "exit_code": outcome.exit_code,
-            "error": ctx.masker(outcome.error), "stderr_tail": ctx.masker(outcome.stderr[-4000:]),
-            "log_path": outcome.log_path, "at": now_iso(), **({"ag": spent} if spent else {}),
-        }
+        checkpoint.failure = _failure_record(index, outcome, ctx.masker, spent)
         save(checkpoint)
         return StandardResult(status, total, ran, already, time.monotonic() - started, index, outcome, reaped)
     checkpoint.status = "completed"
     save(checkpoint)
     return StandardResult("completed", total, ran, already, time.monotonic() - started, reaped=reaped)
+
+
+def _failure_record(index: int, outcome: o.StepOutcome, masker: Any, spent: dict[str, Any] | None,
+                    stop: AgentStop | None = None) -> dict[str, Any]:
+    record = {
+        "index": index, "status": outcome.status, "exit_code": outcome.exit_code,
+        "error": masker(outcome.error), "stderr_tail": masker(outcome.stderr[-4000:]),
+        "log_path": outcome.log_path, "at": now_iso(), **({"ag": spent} if spent else {}),
+    }
+    if outcome.failure_kind is not None:
+        record["kind"] = outcome.failure_kind.kind
+    if stop is not None:
+        record["stop"] = stop.to_json()
+    return record
+
+
+def _stopped(checkpoint: StandardCheckpoint, save: Callable[[StandardCheckpoint], None], stop: AgentStop,
+             index: int, total: int, ran: int, already: int, started: float, reaped: list[int],
+             outcome: o.StepOutcome | None, masker: Any = str, spent: dict[str, Any] | None = None) -> StandardResult:
+    """Stopped for a reason outside the steps (the agent cannot run, an API outage, the cost cap): resumable,
+    the step not done."""
+    outcome = outcome or o.StepOutcome(status=o.SKIPPED, error=stop.message)
+    checkpoint.status = "interrupted"
+    checkpoint.failure = _failure_record(index, outcome, masker, spent, stop)
+    save(checkpoint)
+    return StandardResult("stopped", total, ran, already, time.monotonic() - started, index, outcome, reaped,
+                          stop=stop)
 
 
 def _with_recorder(ctx: StepContext, checkpoint: StandardCheckpoint, index: int,

@@ -1,7 +1,8 @@
 """Item events are a view of the job journal, not a second record of it (invariant 2).
 
 events.jsonl holds what only happens once per invocation (job, phase and resume events). Per-item events
-(item_started, item_completed, item_retry, item_failed, dlq_item_added, item_interrupted) are derived here
+(item_started, item_completed, item_retry, item_failed, dlq_item_added, item_interrupted, item_paused,
+item_stopped) are derived here
 from the journal's start/done records, so a 100,000-item job does not write its history twice."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 ITEM_EVENT_TYPES = ("item_started", "item_completed", "item_retry", "item_failed", "dlq_item_added",
-                    "item_interrupted")
+                    "item_interrupted", "item_paused", "item_stopped")
 
 
 def iso(ts: Any) -> str | None:
@@ -54,6 +55,10 @@ class ItemEventDeriver:
                   "worker": record.get("w"), **_agent_fields(record.get("ag"))}
         if status == "succeeded":
             yield self._event("item_completed", record, ts, **common)
+        elif status == "interrupted" and record.get("k") in ("transient", "fatal"):
+            # an agent failure that was not the item's: back in the queue (transient) or left pending (fatal)
+            name = "item_paused" if record["k"] == "transient" else "item_stopped"
+            yield self._event(name, record, ts, error=record.get("err"), kind=record["k"], **common)
         elif status == "interrupted":
             yield self._event("item_interrupted", record, ts, **common)
         elif record.get("final") is None:

@@ -14,7 +14,7 @@ from prodigy.workflow.yamlsrc import LineDict, line_of
 STEP_KEYS = {
     "shell", "claude", "write_file", "name", "timeout", "capture_output", "capture", "capture_format",
     "env", "working_dir", "on_failure", "on_success", "on_exit_code", "commit_required", "when",
-    "temporary", "clear_env", "model", "max_turns", "max_budget_usd", "allowed_tools", "resume_agent",
+    "temporary", "clear_env", "model", "max_turns", "max_budget_usd", "allowed_tools",
 }
 # Keys of the original Prodigy that we recognise but do not implement: refuse them by name, never ignore.
 UNSUPPORTED_STEP_KEYS = {
@@ -31,7 +31,7 @@ UNSUPPORTED_STEP_KEYS = {
     "step_validate": "not available in prodigy",
     "handler": "not available in prodigy",
 }
-AGENT_POLICY_KEYS = {"max_cost_usd", "agent_retry_pause", "agent_outage_limit", "resume_agent"}
+AGENT_POLICY_KEYS = {"max_cost_usd", "agent_retry_pause", "agent_outage_limit"}
 STANDARD_KEYS = {"name", "mode", "description", "commands", "env", "secrets", "env_files", "profiles", "merge",
                  *AGENT_POLICY_KEYS}
 MAPREDUCE_KEYS = {

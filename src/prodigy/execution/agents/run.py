@@ -114,7 +114,9 @@ def describe_event(event: dict[str, Any]) -> str | None:
         return f"{what}{f' ({status})' if status else ''}, retry {event.get('attempt')}/{event.get('max_retries')}{wait}"
     if kind == "result":
         cost = event.get("total_cost_usd")
-        head = "[result]" if not event.get("is_error") else f"[result: error, {event.get('subtype')}]"
+        subtype = event.get("subtype")
+        head = "[result]" if not event.get("is_error") else (
+            "[result: error]" if subtype == "success" else f"[result: error, {subtype}]")
         extra = f" {event.get('num_turns')} turn(s), {fmt_cost(cost)}" if isinstance(cost, (int, float)) else ""
         text = event.get("result")
         return f"{head}{extra}: {text if isinstance(text, str) else '; '.join(map(str, event.get('errors') or []))}"

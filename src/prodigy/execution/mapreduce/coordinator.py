@@ -15,6 +15,7 @@ from typing import Any
 
 from prodigy.errors import StateError
 from prodigy.execution import outcome as o
+from prodigy.execution.agents.policy import AgentGovernor, AgentStop, Pause, stop_summary
 from prodigy.execution.mapreduce.mapvars import counts
 from prodigy.execution.mapreduce.pool import ItemExecutor, ItemOutcome, ItemTask
 from prodigy.execution.process import StartInfo
@@ -22,7 +23,7 @@ from prodigy.execution.reporter import Reporter
 from prodigy.execution.signals import StopRequest
 from prodigy.state.events import EventLog
 from prodigy.state.jobs import DLQ, SKIPPED, SUCCEEDED, JobStore
-from prodigy.workflow.model import ErrorPolicy, Step
+from prodigy.workflow.model import AgentPolicy, ErrorPolicy, Step
 
 PROGRESS_INTERVAL = 0.25
 Notice = Callable[[], None]
@@ -46,12 +47,15 @@ class MapRun:
     interrupted: bool = False
     stopped_by_policy: str | None = None
     failed_items: list[int] = field(default_factory=list)
+    agent_stop: AgentStop | None = None  # stopped dispatching, resumably: agents cannot run, outage, cost cap
+    requeued: int = 0  # attempts that failed transiently and went back to the queue (no retry spent)
 
 
 class Coordinator:
     def __init__(self, *, store: JobStore, items: dict[int, Any], steps: tuple[Step, ...],
                  variables: dict[str, Any], policy: ErrorPolicy, max_parallel: int, timeout: float | None,
-                 reporter: Reporter, events: EventLog, stop: StopRequest) -> None:
+                 reporter: Reporter, events: EventLog, stop: StopRequest,
+                 governor: AgentGovernor | None = None) -> None:
         self.store = store
         self.state = store.state
         assert self.state is not None
@@ -64,6 +68,7 @@ class Coordinator:
         self.reporter = reporter
         self.events = events
         self.stop = stop
+        self.governor = governor or AgentGovernor(AgentPolicy())
         self.run = MapRun()
         self._last_progress = 0.0
         self._running: dict[Future[ItemOutcome], ItemTask] = {}
@@ -105,6 +110,8 @@ class Coordinator:
         delayed: list[tuple[float, int]] = []
         total = self.state.item_count or 0
         self._progress(force=True)
+        self._queue = queue
+        self._agent_stopped(self.governor.check_budget())  # a cap reached in an earlier run: start nothing
         while True:
             self._dispatch(executor, queue, delayed, total)
             if not self._running and (not self._dispatching or (not queue and not delayed)):
@@ -112,7 +119,11 @@ class Coordinator:
             timeout = PROGRESS_INTERVAL
             if delayed and not self._running:
                 timeout = max(0.01, min(timeout, delayed[0][0] - time.monotonic()))
-            done, _ = wait(list(self._running), timeout=timeout, return_when=FIRST_COMPLETED)
+            if not self._running:  # waiting for a retry's backoff or the pool's pause: sleep, but wake on Ctrl-C
+                self.stop.event.wait(min(timeout, max(self.governor.wait_left(), 0.01)))
+                done = set()
+            else:
+                done, _ = wait(list(self._running), timeout=timeout, return_when=FIRST_COMPLETED)
             notices = [self._finish(task, self._result(future, task), delayed)
                        for future in done for task in (self._running.pop(future),)]
             if notices:
@@ -131,13 +142,15 @@ class Coordinator:
 
     @property
     def _dispatching(self) -> bool:
-        return not self.stop.requested and self.run.stopped_by_policy is None
+        return not self.stop.requested and self.run.stopped_by_policy is None and self.run.agent_stop is None
 
     def _dispatch(self, executor: ItemExecutor, queue: deque[int], delayed: list[tuple[float, int]],
                   total: int) -> None:
         now = time.monotonic()
         while delayed and delayed[0][0] <= now:
             queue.append(heapq.heappop(delayed)[1])
+        if self.governor.wait_left() > 0:
+            return  # the pool is paused: the API is rate limiting or overloaded
         while self._dispatching and queue and len(self._running) < self.max_parallel:
             self._submit(executor, queue.popleft(), total)
 
@@ -178,6 +191,13 @@ class Coordinator:
             record["w"] = result.worker
         if result.agent is not None:
             record["ag"] = result.agent.to_record()
+            self._agent_stopped(self.governor.add_cost(result.agent.cost_usd))
+        kind = result.failure_kind
+        ok = result.status in o.OK_STATUSES
+        if result.status != o.INTERRUPTED and (result.agent is not None or kind is not None):
+            self._agent_decision(self.governor.observe(None if ok else kind, result.error))
+        if kind is not None and kind.run_level and not ok:
+            return self._not_the_items_fault(task, result, record)
         if result.status == o.INTERRUPTED:
             record["s"] = "interrupted"
             self.store.append(record, sync=False)
@@ -190,6 +210,35 @@ class Coordinator:
                 self._apply_policy()  # the sample may only now be large enough
             return lambda: self.reporter.emit("item_finished", index=index, ok=True, outcome=result)
         return self._failed(task, result, record, delayed)
+
+    def _not_the_items_fault(self, task: ItemTask, result: ItemOutcome, record: dict[str, Any]) -> Notice:
+        """A transient or fatal agent failure: journaled like an interrupt (the item stays pending, no retry
+        spent, never the DLQ), with its kind; a transient one goes back to the front of the queue."""
+        assert result.failure_kind is not None
+        record.update({"s": "interrupted", "k": result.failure_kind.kind, "err": result.error or result.status})
+        if result.stderr:
+            record["se"] = result.stderr
+        self.store.append(record, sync=False)
+        if result.failure_kind.kind == o.TRANSIENT and self._dispatching:
+            self._queue.appendleft(task.index)
+            self.run.requeued += 1
+        index = task.index
+        return lambda: self.reporter.emit("item_paused", index=index, outcome=result)
+
+    def _agent_decision(self, decision: Pause | AgentStop | None) -> None:
+        if isinstance(decision, Pause):
+            self.events.emit("agents_paused", seconds=round(decision.seconds, 1), reason=decision.message)
+            self.reporter.emit("agents_paused", seconds=decision.seconds, text=decision.message)
+        elif isinstance(decision, AgentStop):
+            self._agent_stopped(decision)
+
+    def _agent_stopped(self, stop: AgentStop | None) -> None:
+        if stop is None or self.run.agent_stop is not None:
+            return
+        self.run.agent_stop = stop
+        self.events.emit("map_stopped", reason=stop_summary(stop), kind=stop.kind)
+        self.reporter.emit("warning", text=f"map phase stopping ({stop.kind}: {stop.reason}); items already "
+                           "running will finish")
 
     def _failed(self, task: ItemTask, result: ItemOutcome, record: dict[str, Any],
                 delayed: list[tuple[float, int]]) -> Notice:

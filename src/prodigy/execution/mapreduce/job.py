@@ -15,6 +15,7 @@ from prodigy import git, paths
 from prodigy.errors import ExitCode, ProdigyError, StateWriteError, UsageError
 from prodigy.execution import environment
 from prodigy.execution import outcome as o
+from prodigy.execution.agents.policy import AgentGovernor, AgentStop, stop_summary
 from prodigy.execution.context import Masker
 from prodigy.execution.mapreduce.coordinator import Coordinator, MapRun
 from prodigy.execution.mapreduce.mapvars import MapVariables, counts
@@ -41,7 +42,7 @@ class JobSummary:
     job_id: str
     job_dir: str
     events_path: str
-    status: str  # completed | completed_with_failures | failed | interrupted
+    status: str  # completed | completed_with_failures | failed | interrupted | stopped (resumable, see stop)
     phase: str  # the phase reached: setup | map | reduce | done
     exit_code: int
     duration: float
@@ -61,10 +62,11 @@ class JobSummary:
     executor: str = "local"  # where map items ran: local | dask
     scheduler: str | None = None  # the Dask scheduler's address
     agents: dict[str, Any] | None = None  # agent economics: job totals, completed items, this run's share
+    stop: Any = None  # agents.policy.AgentStop when status is "stopped" (resumable)
 
     @property
     def next_command(self) -> str | None:
-        if self.status in ("interrupted", "failed"):
+        if self.status in ("interrupted", "failed", "stopped"):
             return f"prodigy resume {self.session_id}"
         if self.counts.get("dlq"):
             return f"prodigy resume-job {self.job_id} --force --max-retries 2"
@@ -186,6 +188,8 @@ class _JobRun:
         choice = options.extra.get("executor") or {}
         self.executor: tuple[str, str | None] = (choice.get("kind", "local"), choice.get("scheduler"))
         self.spend_before = dict(state.spend)  # to tell this invocation's agent spend from the job's
+        self.governor = AgentGovernor(workflow.agents, spent_usd=state.spend.get("usd", 0.0),
+                                      max_cost_usd=options.extra.get("max_cost"))
 
     def run(self, dispatch_order: list[int] | None, failed: ProdigyError | None = None) -> JobSummary:
         self._set_session(status="running", phase=self.state.phase)
@@ -226,7 +230,7 @@ class _JobRun:
         if setup and setup.timeout:
             ctx = _with_deadline(ctx, setup.timeout)
         failure = run_phase_steps("setup", steps, self.state.setup_steps, self.base_vars, self.store, ctx,
-                                  self.reporter, self.events, setup.captures if setup else ())
+                                  self.reporter, self.events, setup.captures if setup else (), self.governor)
         if failure is not None:
             return failure
         captures = {k: v for vars_ in self.state.setup_steps.values() for k, v in vars_.items()}
@@ -261,7 +265,7 @@ class _JobRun:
             store=self.store, items=items, steps=spec.agent_template, variables=variables,
             policy=self.workflow.error_policy, max_parallel=max_parallel,
             timeout=_seconds(spec.agent_timeout_secs, variables), reporter=self.reporter, events=self.events,
-            stop=self.stop)
+            stop=self.stop, governor=self.governor)
         workspaces = self._agent_workspaces()
         executor = self._executor(max_parallel, coordinator, workspaces)
         try:
@@ -273,6 +277,8 @@ class _JobRun:
                 self._warn(warning, event="worktree_warning")
         if self.map_run.interrupted:
             return self._interrupted("map")
+        if self.map_run.agent_stop is not None:
+            return self._agent_stopped("map", self.map_run.agent_stop)
         if self.map_run.stopped_by_policy:
             return self._stopped("map", None, error=f"map phase stopped: {self.map_run.stopped_by_policy}")
         numbers = counts(self.state)
@@ -289,7 +295,7 @@ class _JobRun:
         variables = ChainMap(map_vars, self.state.captures, self.base_vars)
         ctx = _with_env(self.ctx, map_vars.env())
         failure = run_phase_steps("reduce", steps, self.state.reduce_steps, variables, self.store, ctx,
-                                  self.reporter, self.events)
+                                  self.reporter, self.events, governor=self.governor)
         if failure is not None:
             return failure
         self.store.append({"t": "reduce_done"})
@@ -396,7 +402,7 @@ class _JobRun:
 
     def _summary(self, status: str, exit_code: ExitCode, *, error: str | None = None,
                  failure: o.StepOutcome | None = None, failed_phase: str | None = None,
-                 hint: str | None = None) -> JobSummary:
+                 hint: str | None = None, stop: Any = None) -> JobSummary:
         setup_total = len(self.workflow.setup.steps) if self.workflow.setup else 0
         return JobSummary(
             session_id=self.record.id, job_id=self.state.job_id, job_dir=str(self.store.folder),
@@ -405,7 +411,7 @@ class _JobRun:
             setup_steps=(len(self.state.setup_steps), setup_total),
             reduce_steps=(len(self.state.reduce_steps), len(self.workflow.reduce)),
             error=error, hint=hint, failure=failure, failed_phase=failed_phase, warnings=self.warnings,
-            executor=self.executor[0], scheduler=self.executor[1], agents=self._agents(),
+            executor=self.executor[0], scheduler=self.executor[1], agents=self._agents(), stop=stop,
         )
 
     def _agents(self) -> dict[str, Any] | None:
@@ -422,12 +428,24 @@ class _JobRun:
         self._set_session(status=status, phase=self.state.phase)
 
     def _stopped(self, phase: str, failure: o.StepOutcome | None, error: str | None = None) -> JobSummary:
-        if failure is not None and failure.status == o.INTERRUPTED:
+        run_level = failure is not None and failure.failure_kind is not None and failure.failure_kind.run_level
+        if failure is not None and (failure.status == o.INTERRUPTED or (run_level and self.stop.requested)):
             return self._interrupted(phase)
+        if self.governor.stop is not None and (run_level or failure is None or failure.status == o.SKIPPED):
+            return self._agent_stopped(phase, self.governor.stop, failure)
         message = error or f"{phase} failed: {failure.error if failure else 'unknown error'}"
         self.events.emit("phase_failed", phase=phase, error=message)
         self._finish_session("failed", ExitCode.FAILED, self.env.masker(message))
         return self._summary("failed", ExitCode.FAILED, error=message, failure=failure, failed_phase=phase)
+
+    def _agent_stopped(self, phase: str, stop: AgentStop, failure: o.StepOutcome | None = None) -> JobSummary:
+        """Stopped, resumably, for a reason outside the work: nothing failed, a plain resume continues."""
+        message = self.env.masker(f"{phase} stopped: {stop_summary(stop)}")
+        self.events.emit("job_stopped", phase=phase, kind=stop.kind, reason=stop.reason, error=message)
+        self._finish_session("interrupted", ExitCode.STOPPED, message)
+        return self._summary("stopped", ExitCode.STOPPED, error=message, hint=stop.hint, failed_phase=phase,
+                             failure=failure if failure is not None and failure.status != o.SKIPPED else None,
+                             stop=stop)
 
     def _interrupted(self, phase: str) -> JobSummary:
         self.events.emit("job_interrupted", phase=phase, signal=self.stop.signal_name)

@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from prodigy.execution import outcome as o
+from prodigy.execution.agents.policy import AgentGovernor, Pause, settle
 from prodigy.execution.agents.usage import UsageLedger
 from prodigy.execution.context import StepContext
 from prodigy.execution.process import StartInfo
@@ -18,26 +19,43 @@ from prodigy.execution.reporter import Reporter
 from prodigy.execution.runner import run_step
 from prodigy.state.events import EventLog
 from prodigy.state.jobs import JobStore
-from prodigy.workflow.model import CaptureSpec, Step
+from prodigy.workflow.model import AgentPolicy, CaptureSpec, Step
 
 
 def run_phase_steps(phase: str, steps: tuple[Step, ...], done: Mapping[int, dict[str, Any]],
                     variables: Mapping[str, Any], store: JobStore, ctx: StepContext, reporter: Reporter,
-                    events: EventLog, captures: tuple[tuple[str, CaptureSpec], ...] = ()) -> o.StepOutcome | None:
-    """Run the steps of `phase` not yet in `done`. Returns the failing outcome, or None when all are done."""
+                    events: EventLog, captures: tuple[tuple[str, CaptureSpec], ...] = (),
+                    governor: AgentGovernor | None = None) -> o.StepOutcome | None:
+    """Run the steps of `phase` not yet in `done`. Returns the failing outcome, or None when all are done.
+    With `governor`: a transient agent failure pauses and runs the step again, and when `governor.stop` is set
+    after a failure (or before a step: the cost cap) the job must stop, resumably."""
     live: dict[str, Any] = {}
     for vars_ in done.values():
         live.update(vars_)
     total = len(steps)
+    governor = governor or AgentGovernor(AgentPolicy())
     for index, step in enumerate(steps):
         if index in done:
             continue
+        budget = governor.check_budget()
+        if budget is not None:
+            return o.StepOutcome(status=o.SKIPPED, error=budget.message)  # the caller reads governor.stop
         reporter.emit("phase_step_started", phase=phase, index=index, total=total, description=step.describe())
         events.emit("step_started", phase=phase, step=index + 1, description=step.describe())
-        ledger = UsageLedger()
-        outcome = run_step(step, ChainMap(live, variables), _recording(replace(ctx, usage=ledger), store, phase,
-                                                                         index))
-        usage = ledger.total()
+        usages: list[Any] = []
+
+        def attempt(step: Step = step, index: int = index, usages: list[Any] = usages) -> tuple[Any, Any, bool]:
+            ledger = UsageLedger()
+            outcome = run_step(step, ChainMap(live, variables), _recording(replace(ctx, usage=ledger), store, phase,
+                                                                             index))
+            usage = ledger.total()
+            if usage is not None and not outcome.ok:  # what a failed attempt cost still counts in the totals
+                store.append({"t": "spend", "ph": phase, "k": index, "ag": usage.to_record()})
+            usages.append(usage if outcome.ok else None)
+            return outcome, usage.cost_usd if usage is not None else None, usage is not None
+
+        outcome = settle(attempt, governor, ctx.stop_event, lambda pause: _paused(pause, reporter, events))
+        usage = usages[-1] if usages else None
         spent = {"ag": usage.to_record()} if usage is not None else {}
         reporter.emit("phase_step_finished", phase=phase, index=index, total=total,
                       description=step.describe(), outcome=outcome, agent=usage)
@@ -45,14 +63,17 @@ def run_phase_steps(phase: str, steps: tuple[Step, ...], done: Mapping[int, dict
                     status=outcome.status, exit_code=outcome.exit_code, duration=round(outcome.duration, 3),
                     error=ctx.masker(outcome.error) if outcome.error else None, log_path=outcome.log_path)
         if not outcome.ok:
-            if spent:  # what the attempt cost still counts in the job's totals
-                store.append({"t": "spend", "ph": phase, "k": index, **spent})
             return outcome
         exported = dict(outcome.variables)
         exported.update(_captures_for(index, captures, outcome))
         live.update(exported)
         store.append({"t": f"{phase}_step", "index": index, "vars": _storable(exported, ctx), **spent})
     return None
+
+
+def _paused(pause: Pause, reporter: Reporter, events: EventLog) -> None:
+    events.emit("agents_paused", seconds=round(pause.seconds, 1), reason=pause.message)
+    reporter.emit("agents_paused", seconds=pause.seconds, text=pause.message)
 
 
 def _recording(ctx: StepContext, store: JobStore, phase: str, index: int) -> StepContext:
