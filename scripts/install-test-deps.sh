@@ -13,6 +13,8 @@ missing=()
 command -v parallel >/dev/null 2>&1 || missing+=(parallel)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v git >/dev/null 2>&1 || missing+=(git)
+command -v dash >/dev/null 2>&1 || missing+=(dash)  # the quoting property tests run dash and bash
+command -v bash >/dev/null 2>&1 || missing+=(bash)
 if ((${#missing[@]})); then
   if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
     echo "Installing system packages: ${missing[*]}"

@@ -109,3 +109,43 @@ def _heredoc_word(t: str, start: int) -> tuple[str, bool, int]:
             chars.append(c)
             k += 1
     return "".join(chars), quoted, min(k, len(t))
+
+
+ARITH_OPERATORS = frozenset({"-eq", "-ne", "-lt", "-le", "-gt", "-ge"})
+_SPACE = " \t"
+
+
+def neighbour_words(t: str, start: int, end: int) -> set[str]:
+    """The shell words just before `start` and just after `end` (to see `[[ x -eq ${v} ]]`)."""
+    left = t[:start].rstrip(_SPACE)
+    before = left[len(left) - len(left.split()[-1]):] if left.split() else ""
+    right = t[end:].lstrip(_SPACE)
+    after = right.split()[0] if right.split() else ""
+    return {before, after}
+
+
+def _backquote_body(t: str, start: int, *, dquoted: bool) -> tuple[str, frozenset[int], int] | None:
+    r"""The script inside `...` that opens before `start`, as the shell reads it: one level of backslashes
+    removed (\\, \`, \$, and \" inside double quotes; backslash-newline dropped), the positions in it of a
+    $ the author escaped, and the index of the closing backquote. None when it is not closed."""
+    chars: list[str] = []
+    protected: set[int] = set()
+    k = start
+    while k < len(t):
+        c = t[k]
+        if c == "`":
+            return "".join(chars), frozenset(protected), k
+        if c == "\\" and k + 1 < len(t):
+            nxt = t[k + 1]
+            if nxt == "\n":
+                k += 2
+                continue
+            if nxt in "\\`$" or (dquoted and nxt == '"'):
+                if nxt == "$":
+                    protected.add(len(chars))
+                chars.append(nxt)
+                k += 2
+                continue
+        chars.append(c)
+        k += 1
+    return None
