@@ -221,3 +221,19 @@ def test_a_killed_subworkflow_resumes_in_its_parent(work: Path, write_workflow, 
     assert [c["status"] for c in data["children"]] == ["skipped", "completed"]
     assert _ledger(work).count("first") == 1 and _ledger(work).count("second-a") == 1
     assert _ledger(work).count("second-b") == 1  # the killed step's command was ended, then ran once
+
+
+# ---------------------------------------------------------------- worktree merge
+
+
+def test_worktree_merge_on_demand(write_workflow, prodigy, git_repo: Path) -> None:
+    write_workflow('- shell: echo done > result.txt && git add result.txt && git commit -qm "the work"\n')
+    code, out, err = prodigy("run", "workflow.yml", cwd=git_repo)  # no terminal, no -y: left unmerged
+    assert code == 0, err
+    session_id = ANY_SESSION_RE.search(out).group(0)
+    assert not (git_repo / "result.txt").exists()
+    code, out, err = prodigy("worktree", "merge", session_id, cwd=git_repo)
+    assert code == 0, err
+    assert (git_repo / "result.txt").read_text() == "done\n"
+    code, out, _ = prodigy("worktree", "ls", "--json", cwd=git_repo)
+    assert json.loads(out)["worktrees"] == []

@@ -11,6 +11,7 @@ from prodigy.cli.common import json_option
 GROUP_EPILOG = """\b
 Examples:
   prodigy worktree ls
+  prodigy worktree merge session-93c8
   prodigy worktree clean --orphaned --dry-run
   prodigy worktree clean session-93c8 -y
 """
@@ -111,3 +112,12 @@ def _show(out: Any, plan: Any, dry_run: bool) -> None:
 
 def _status(entry: Any) -> str:
     return entry.status + (" (running)" if entry.locked else "")
+
+
+def _add_merge() -> None:
+    from prodigy.cli.worktree_merge import merge
+
+    worktree.add_command(merge)
+
+
+_add_merge()
