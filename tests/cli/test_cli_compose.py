@@ -167,3 +167,23 @@ def test_template_validate_and_register_refuse_broken_files(invoke, work: Path, 
     assert code == 2 and "Not registered" in err
     assert invoke("template", "register", str(work / "missing.yml"))[0] == 2
     assert invoke("template", "register", str(bad), "-n", "../x")[0] == 2
+
+
+def test_a_damaged_kept_form_is_a_clear_state_error_and_workflow_gets_out(invoke, work: Path,
+                                                                          write_workflow) -> None:
+    write_workflow("commands:\n  - shell: test -f fixed\n  - shell: echo two >> ledger\n", name="base.yml")
+    child = write_workflow("extends: base.yml\n", name="child.yml")
+    invoke("run", str(child), "-p", str(work))
+    (session_id,) = sessions.all_ids()
+    kept = paths.composed_file(session_id)
+    kept.write_text("{broken")
+    code, _, err = invoke("resume", session_id)
+    assert code == 6 and str(kept) in err
+    kept.write_text('{"schema_version": 1, "composition": {"path": "/x.yml", "resolved": [1]}}')
+    code, _, err = invoke("resume", session_id)
+    assert code == 6 and f"--workflow {child}" in err
+    kept.write_text("{broken")
+    (work / "fixed").touch()
+    code, _, err = invoke("resume", session_id, "--workflow", str(child))
+    assert code == 0, err
+    assert _ledger(work) == ["two"]

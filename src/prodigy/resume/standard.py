@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from prodigy import paths
 from prodigy.errors import NothingToResumeError, StateError, WorkflowFileError
 from prodigy.execution.reporter import Reporter
 from prodigy.execution.session import (
@@ -54,7 +55,11 @@ def load_recorded_workflow(record: SessionRecord, override: str | None, reporter
         from prodigy.state import composed
         from prodigy.workflow.compose_params import ParamInput
 
-        doc = composed.load(record.id) or {}
+        try:
+            doc = composed.load(record.id) or {}
+        except StateError as exc:  # --workflow is the way out of a damaged kept form
+            reporter.emit("warning", text=f"{exc.message.splitlines()[0]}; composing without its parameter values")
+            doc = {}
         params = ParamInput(cli=dict(doc.get("parameters") or {}))
     workflow = load_workflow(path, params=params, search_dirs=(Path(record.run_dir),))
     if announce_change and workflow.sha256 != record.workflow_sha256:
@@ -71,12 +76,12 @@ def _kept_composition(record: SessionRecord, override: str | None, reporter: Rep
     from prodigy.state import composed
     from prodigy.workflow import compose
 
+    if override:
+        return None  # --workflow: composed again from the current files
     doc = composed.load(record.id)
     if doc is None:
         reporter.emit("warning", text=f"the resolved workflow kept for {record.id} is missing; composing it again "
                       "from the current files")
-        return None
-    if override:
         return None
     changed = compose.changed_sources(doc)
     if changed:
@@ -84,7 +89,17 @@ def _kept_composition(record: SessionRecord, override: str | None, reporter: Rep
         reporter.emit("note", text=f"Files this composed workflow was made of changed since the session started: "
                       f"{names}. This resume runs the workflow as it was resolved then; to use the current "
                       f"files: prodigy resume {record.id} --workflow {record.workflow_path}")
-    return compose.from_kept(doc)
+    try:
+        return compose.from_kept(doc)
+    except StateError as exc:
+        raise StateError(f"{exc.message} ({paths.composed_file(record.id)})",
+                         hint=f"Resume it from the current files: prodigy resume {record.id} --workflow "
+                              f"{record.workflow_path}") from None
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise StateError(f"The composed workflow kept for {record.id} is damaged ({paths.composed_file(record.id)}: "
+                         f"{type(exc).__name__} {exc}).",
+                         hint=f"Resume it from the current files: prodigy resume {record.id} --workflow "
+                              f"{record.workflow_path}") from None
 
 
 def resume_standard(record: SessionRecord, options: RunOptions, stop: StopRequest, reporter: Reporter, *,

@@ -119,7 +119,9 @@ def _compose_scoped(path: Path, data: Any, run: _Run, *, given: ParamInput | Non
 
 
 def _sha(doc: dict[str, Any]) -> str:
-    text = json.dumps({k: doc[k] for k in ("resolved", "parameters", "workflows")}, sort_keys=True, default=str)
+    text = json.dumps({k: doc.get(k) or ({} if k != "workflows" else []) for k in ("resolved", "parameters",
+                                                                               "workflows")},
+                      sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -389,6 +391,9 @@ def from_kept(doc: dict[str, Any]) -> m.Workflow:
     from prodigy.errors import StateError
     from prodigy.workflow.load import check_data
 
+    if not isinstance(doc.get("path"), str) or not isinstance(doc.get("resolved"), (dict, list)):
+        raise StateError("The composed workflow kept for this session is incomplete (no path or resolved form).",
+                         hint="Resume it from the current files: prodigy resume <id> --workflow PATH")
     path = Path(doc["path"])
     result = check_data(doc["resolved"], path, _sha(doc))
     if result.workflow is None or result.errors:
