@@ -83,6 +83,8 @@ def cli(ctx: click.Context, verbose: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from prodigy.cli import streams
     from prodigy.cli.errors import run_cli
 
+    streams.install()  # a closed pipe or an ASCII terminal never stops a run (cli/streams.py)
     sys.exit(run_cli(cli, argv))

@@ -3,6 +3,7 @@ characters: one line per finished item for small jobs, at most one line a second
 
 from __future__ import annotations
 
+import os
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,10 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
 PLAIN_PER_ITEM_LIMIT = 200
+
+
+def dumb_terminal() -> bool:
+    return os.environ.get("TERM", "").lower() in ("dumb", "unknown")
 
 
 class MapReduceView:
@@ -33,7 +38,9 @@ class MapReduceView:
 
     @property
     def _live(self) -> bool:
-        return self.is_terminal
+        """A live display only where it can redraw: a terminal that is not TERM=dumb (which cannot move the
+        cursor, so a live bar would show nothing until the end); elsewhere plain per-item lines."""
+        return self.is_terminal and not dumb_terminal()
 
     def on_job_created(self, job_id: str, job_dir: str, events_path: str) -> None:
         self.print(f"Job:     [bold]{job_id}[/bold]")
