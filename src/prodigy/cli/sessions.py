@@ -255,3 +255,13 @@ def _per_item_text(agents: dict[str, Any] | None) -> str | None:
     if top:
         text += f", most {top['item_id']} ({fmt_cost(top['cost_usd'])})"
     return text
+
+
+def _add_portable() -> None:
+    from prodigy.cli.portable import export, import_
+
+    sessions.add_command(export)
+    sessions.add_command(import_)
+
+
+_add_portable()

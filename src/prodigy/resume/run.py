@@ -3,6 +3,7 @@ session's recorded kind (never by error text), run."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from prodigy.execution.reporter import Reporter
@@ -15,6 +16,11 @@ from prodigy.state.locks import ExecutionLock
 
 def resume_target(target: Target, options: RunOptions, stop: StopRequest, reporter: Reporter, *,
                   workflow_override: str | None = None, on_line: Any = None) -> Any:
+    from prodigy.portable.relocate import relocate_if_moved
+
+    moved = relocate_if_moved(target.session, options.run_dir, reporter)  # the recorded checkout is gone: -p DIR
+    if moved is not None:
+        target, options = replace(target, session=moved.record), replace(options, run_dir=moved.run_dir)
     record = target.session
     if record.kind == "mapreduce":
         from prodigy.resume.job import resume_job
