@@ -223,3 +223,147 @@ def test_an_import_over_an_existing_session_is_refused_unless_replace(exported, 
     code, out, err = pt.prodigy("resume", session_id, "-y", cwd=b, home=h2, env={"LIMIT": "1000", "HOLD": "/none"})
     assert code == 0, out + err
     assert len(pt.merge_subjects(b)) == 4
+
+
+# ---------------------------------------------------------------- no export: the checkout moved, the home stayed
+
+
+def test_resume_in_a_fresh_clone_when_the_recorded_checkout_is_gone(tmp_path: Path, marker: str,
+                                                                      spawn_prodigy) -> None:
+    files, ledger = mapreduce_files(tmp_path, marker, count=4)
+    a, home, b, _h2 = runners(tmp_path, files)
+    hold = tmp_path / "hold"
+    hold.touch()
+    run = pt.spawn(spawn_prodigy, "run", "workflow.yml", cwd=a, home=home, env={"LIMIT": "2", "HOLD": str(hold)})
+    support.wait_for(lambda: pt.succeeded(home) == {0, 1}, 30, what="items 0-1 journaled")
+    mr.wait_for_held(ledger, 2, 2)
+    run.send_signal(signal.SIGKILL)
+    _code, out, _err = support.finish(run)
+    mr.kill_marker_processes(marker)
+    session_id, job_id = support.session_id_from(out), mr.job_id_from(out)
+    branch = f"prodigy-{session_id}"
+    record_path = home / "sessions" / f"{session_id}.json"
+
+    # Not pushed, and the checkout deleted: refused, nothing changed.
+    import shutil
+
+    pt.git(a, "branch", "-m", branch, f"{branch}-local")  # keep it out of origin for now
+    kept = tmp_path / "kept-a"
+    shutil.move(a, kept)
+    before = record_path.read_bytes()
+    code, out, err = pt.prodigy("resume", session_id, "-y", cwd=b, home=home)
+    assert code == 2 and f"The checkout session {session_id} ran in is gone: {a}" in err and "-p ." in err, out + err
+    code, out, err = pt.prodigy("resume", session_id, "-y", "-p", ".", cwd=b, home=home)
+    assert code == 2, out + err
+    assert f"its branch {branch} is neither in this clone nor on its remotes" in err and "2 of 4 item(s)" in err
+    assert "Nothing was changed" in err and record_path.read_bytes() == before
+    assert pt.git(b, "branch", "--list", "prodigy-*") == ""
+
+    # Pushed from the old machine: the resume fetches it, recreates the worktree and finishes in B.
+    pt.git(kept, "push", "-q", "origin", f"{branch}-local:{branch}")
+    shutil.rmtree(kept)
+    code, out, err = pt.prodigy("resume", session_id, "-y", "-p", ".", cwd=b, home=home,
+                                env={"LIMIT": "1000", "HOLD": str(hold)})
+    assert code == 0, out + err
+    assert f"The checkout {a} is gone: continuing in {b}" in out
+    assert f"Session branch {branch}: fetched from origin" in out and "Recreated the session worktree" in out
+    assert "its files are kept at" in out  # the old worktree folder (its git link is dead) was moved aside
+    assert pt.merge_subjects(b) == Counter(f"prodigy: merge item_{i} of {job_id}" for i in range(4))
+    assert mr.starts(ledger) == Counter({"item_0": 1, "item_1": 1, "item_2": 2, "item_3": 2})
+    record = json.loads(record_path.read_text())
+    assert record["run_dir"] == str(b) and record["workflow_path"] == str(b / "workflow.yml")
+    assert record["status"] == "completed"
+
+
+# ---------------------------------------------------------------- what travels
+
+
+SLOW_CLAUDE = """\
+#!/bin/sh
+for last; do :; done
+printf '{"type":"system","subtype":"init","session_id":"s"}\\n'
+printf '{"type":"assistant","message":{"content":[{"type":"text","text":"Working on: %s"}]}}\\n' "$last"
+case "$last" in *hold*) while [ -e "$HOLD" ]; do sleep 0.05; done ;; esac
+printf '{"type":"result","subtype":"success","is_error":false,"result":"done: %s"}\\n' "$last"
+"""
+
+
+def test_secrets_never_travel_in_the_archive(tmp_path: Path, marker: str, spawn_prodigy) -> None:
+    secret = "s3cr3t-TOKEN-4f9a1c"
+    hold = tmp_path / "hold"
+    claude = tmp_path / "slow-claude"
+    claude.write_text(SLOW_CLAUDE)
+    claude.chmod(0o755)
+    workflow = f"""\
+name: with-a-secret
+secrets:
+  API_TOKEN: {{provider: env, key: MY_TOKEN}}
+commands:
+  - shell: echo "using $API_TOKEN" && echo "${{API_TOKEN}}" | wc -c
+  - claude: "/first {marker} ${{API_TOKEN}}"
+  - claude: "/hold {marker} ${{API_TOKEN}}"
+"""
+    a, h1, b, h2 = runners(tmp_path, {"secret.yml": workflow})
+    hold.touch()
+    env = {"MY_TOKEN": secret, "HOLD": str(hold), "PRODIGY_CLAUDE_BIN": str(claude)}
+    run = pt.spawn(spawn_prodigy, "run", "secret.yml", cwd=a, home=h1, env=env)
+    logs = h1 / "logs" / "claude"
+    def step3_running() -> bool:
+        found = list(h1.glob("state/session-*/checkpoints/checkpoint.json"))
+        return bool(found) and (json.loads(found[0].read_text()).get("in_flight") or {}).get("index") == 2
+
+    support.wait_for(step3_running, 30, what="step 3 recorded as running")
+    held = sorted(logs.rglob("step3-*"))
+    # A log streamed while its command runs holds the output as it came, before masking (simulated here).
+    with open(held[0], "a") as handle:
+        handle.write(json.dumps({"type": "assistant", "text": f"Working on: /hold {secret}"}) + "\n")
+    run.send_signal(signal.SIGKILL)
+    support.finish(run)
+    mr.kill_marker_processes(marker)
+    session_id = pt.only_session(h1)
+    archive = tmp_path / "secret.tar.gz"
+    code, out, err = pt.prodigy("sessions", "export", session_id, "-o", str(archive), "--json", cwd=a, home=h1)
+    assert code == 0, out + err
+    result = json.loads(out)
+    assert any("1 agent log(s) of commands that were still running" in e for e in result["excluded"])
+    with tarfile.open(archive) as tar:
+        members = {m.name: tar.extractfile(m).read() for m in tar}
+    assert [n for n in members if n.startswith("logs/")] and all(
+        n.split("/")[1].startswith("step2-") for n in members if n.startswith("logs/"))
+    assert b"***" in next(v for n, v in members.items() if n.startswith("logs/"))
+    assert [n for n, data in members.items() if secret.encode() in data] == []
+    assert secret.encode() not in archive.read_bytes()
+    # And on the other side the resume takes the secret from its own environment.
+    code, out, err = pt.prodigy("sessions", "import", str(archive), "-p", str(b), cwd=tmp_path, home=h2)
+    assert code == 0, out + err
+    hold.unlink()
+    code, out, err = pt.prodigy("resume", session_id, "-y", cwd=b, home=h2, env={**env, "MY_TOKEN": "other-value"})
+    assert code == 0, out + err
+    assert secret not in out + err
+
+
+def test_export_of_a_running_session_is_a_consistent_snapshot(tmp_path: Path, marker: str, spawn_prodigy) -> None:
+    files, ledger = mapreduce_files(tmp_path, marker, count=4)
+    a, h1, b, h2 = runners(tmp_path, files)
+    hold = tmp_path / "hold"
+    hold.touch()
+    run = pt.spawn(spawn_prodigy, "run", "workflow.yml", "-y", cwd=a, home=h1, env={"LIMIT": "2", "HOLD": str(hold)})
+    support.wait_for(lambda: pt.succeeded(h1) == {0, 1}, 30, what="items 0-1 journaled")
+    mr.wait_for_held(ledger, 2, 2)
+    session_id = pt.only_session(h1)
+    archive = tmp_path / "live.tar.gz"
+    code, out, err = pt.prodigy("sessions", "export", session_id, "-o", str(archive), cwd=a, home=h1)
+    assert code == 0, out + err
+    assert "still running" in out
+    hold.unlink()  # the original finishes on its machine, untouched by the export
+    code, out, err = support.finish(run)
+    assert code == 0, out + err
+    assert len(pt.merge_subjects(a)) == 4
+    code, out, err = pt.prodigy("sessions", "import", str(archive), "--json", cwd=b, home=h2)
+    assert code == 0, out + err
+    record = json.loads((h2 / "sessions" / f"{session_id}.json").read_text())
+    assert record["status"] == "interrupted" and record["extra"]["imported"]["live_at_export"] is True
+    code, out, err = pt.prodigy("resume", session_id, "-y", cwd=b, home=h2, env={"LIMIT": "1000", "HOLD": str(hold)})
+    assert code == 0, out + err
+    assert mr.starts(ledger) == Counter({"item_0": 1, "item_1": 1, "item_2": 2, "item_3": 2})
+    assert len(pt.merge_subjects(b)) == 4

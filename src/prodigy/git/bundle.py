@@ -5,8 +5,8 @@
     create(repo, path, refs, exclude=...) -> Bundle | None   the commits of refs that exclude lacks, in one file
     heads(repo, path) -> {ref: commit}                      what a bundle holds
     verify(repo, path) -> BundleCheck                       can this repository take it (its prerequisites)?
-    fetch(repo, path, {ref_in_bundle: local_ref})           copy refs out of a bundle (never moves an existing ref
-                                                            unless force)
+    fetch(repo, path, {ref_in_bundle: local_ref})           copy refs out of a bundle (an existing ref only moves
+                                                            forward, unless force)
 """
 
 from __future__ import annotations
@@ -85,8 +85,8 @@ def _prerequisites(repo: Path, path: Path) -> tuple[str, ...]:
 
 
 def verify(repo: Path, path: Path) -> BundleCheck:
-    """Whether `repo` has every commit the bundle builds on (git bundle verify)."""
-    result = git(["bundle", "verify", "-q", str(path)], repo)
+    """Whether `repo` has every commit the bundle builds on (git bundle verify; it names the missing ones)."""
+    result = git(["bundle", "verify", str(path)], repo)
     if result.ok:
         return BundleCheck(ok=True)
     text = result.out + result.err

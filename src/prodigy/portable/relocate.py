@@ -96,7 +96,7 @@ def _with_worktree(record: SessionRecord, run_dir: Path, reporter: Reporter) -> 
     where = worktree_of_branch(root, branch)
     if where is not None and where.resolve() != path.resolve():
         raise UsageError(f"The branch {branch} is checked out at {where}; prodigy needs it in its own worktree "
-                         f"{path}.", hint=f"Switch that checkout to another branch, then resume again.")
+                         f"{path}.", hint="Switch that checkout to another branch, then resume again.")
     if where is None:
         checkout_branch(root, path, branch)
         notes.append(f"Recreated the session worktree at {path}.")
@@ -172,9 +172,18 @@ def _rewrite_job(record: SessionRecord, prefixes: Prefixes, run_dir: Path, drop:
 
 
 def _done(record: SessionRecord) -> str:
-    progress = record.progress or {}
-    if not progress:
-        return "its recorded progress"
-    unit = "step(s)" if record.kind == "workflow" else "item(s)"
-    return f"{progress.get('done', 0)} of {progress.get('total', '?')} {unit} done"
+    """How much completed work the journal (or checkpoint) records: what would be lost."""
+    try:
+        if record.kind == "workflow":
+            from prodigy.state import checkpoints
 
+            checkpoint = checkpoints.load(record.id)
+            done, total = (len(checkpoint.completed), checkpoint.total_steps) if checkpoint else (0, "?")
+            return f"{done} of {total} step(s) done"
+        from prodigy.state.jobs import SUCCEEDED, open_store
+
+        state = open_store(str(record.job_id), record.repo).load_state()
+        total = state.item_count if state.item_count is not None else "?"
+        return f"{state.count(SUCCEEDED)} of {total} item(s) done"
+    except Exception:  # noqa: BLE001 - only for the message; a damaged state is reported by the resume itself
+        return "its recorded progress"
