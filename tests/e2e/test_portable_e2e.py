@@ -288,7 +288,7 @@ printf '{"type":"result","subtype":"success","is_error":false,"result":"done: %s
 """
 
 
-def test_secrets_never_travel_in_the_archive(tmp_path: Path, marker: str, spawn_prodigy) -> None:
+def test_secrets_never_travel_in_the_archive(tmp_path: Path, marker: str, spawn_prodigy, fake_claude) -> None:
     secret = "s3cr3t-TOKEN-4f9a1c"
     hold = tmp_path / "hold"
     claude = tmp_path / "slow-claude"

@@ -24,6 +24,7 @@ from prodigy.state.archive import read_archive
 from prodigy.state.sessions import SessionRecord, now_iso
 
 IMPORT_REF = "refs/prodigy/import/{sid}"
+GIT_PART = "git"  # the manifest's git section
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def _plan(manifest: dict[str, Any], files: Path, directory: Path) -> _Plan:
     if record.id != sid:
         raise StateError(f"The archive's session record is {record.id}, its manifest says {sid}.")
     source = manifest.get("source") or {}
-    git = manifest.get("git") if isinstance(manifest.get("git"), dict) else None
+    git = manifest.get(GIT_PART) if isinstance(manifest.get(GIT_PART), dict) else None
     root, run_dir = _target(record, git, source, directory, files)
     mapping = {str(source.get("home", "")): str(paths.home()), str(source.get("home_real", "")): str(paths.home())}
     old_root = str(source.get("repo_root") or record.run_dir)
@@ -181,7 +182,7 @@ def _rebased_record(data: dict[str, Any], prefixes: Prefixes, manifest: dict[str
     if record.status == "running":
         record.status = "interrupted"  # it is not running here; on its old machine it may still be
     worktree = record.extra.get("worktree")
-    if isinstance(worktree, dict) and (manifest.get("git") or {}).get("worktree"):
+    if isinstance(worktree, dict) and (manifest.get(GIT_PART) or {}).get("worktree"):
         path = Path(worktree.get("path", ""))
         if not path.is_relative_to(paths.home()):
             path = paths.session_worktree_dir(record.repo or paths.repo_name(run_dir), record.id)
