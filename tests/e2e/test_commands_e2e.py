@@ -237,3 +237,16 @@ def test_worktree_merge_on_demand(write_workflow, prodigy, git_repo: Path) -> No
     assert (git_repo / "result.txt").read_text() == "done\n"
     code, out, _ = prodigy("worktree", "ls", "--json", cwd=git_repo)
     assert json.loads(out)["worktrees"] == []
+
+
+def test_logs_tail_follows_a_running_agent_until_its_result(work: Path, write_workflow, prodigy, spawn_prodigy,
+                                                             fake_claude: Path, prodigy_home: Path) -> None:
+    from support import finish, wait_for
+
+    write_workflow('- claude: "/slow task"\n')
+    run = spawn_prodigy("run", "workflow.yml", cwd=work, env={"FAKE_CLAUDE_MODE": "sleep", "FAKE_CLAUDE_SLEEP": "1.5"})
+    wait_for(lambda: list((prodigy_home / "logs" / "claude").glob("*/*.jsonl")), what="the agent log")
+    code, out, err = prodigy("logs", "--latest", "--tail", cwd=work, timeout=30)
+    assert code == 0, err
+    assert "agent: Working on: /slow task" in out and "[result: success] done: /slow task" in out
+    assert finish(run)[0] == 0
