@@ -200,14 +200,14 @@ def test_unknown_top_level_key(tmp_path: Path) -> None:
 
 
 def test_unsupported_key_is_named_not_ignored(tmp_path: Path) -> None:
-    path = write(tmp_path, "- shell: echo\n  foreach: [1, 2]\n")
-    assert "commands[0].foreach: 'foreach' is not supported by prodigy" in only_error(path)
+    path = write(tmp_path, "- shell: echo\n  goal_seek: {goal: x}\n")
+    assert "commands[0].goal_seek: 'goal_seek' is not supported by prodigy: removed in the original" in only_error(path)
 
 
 def test_step_with_no_command(tmp_path: Path) -> None:
     path = write(tmp_path, "- name: nothing\n  timeout: 5\n")
     assert only_error(path) == (f"{path}:1: commands[0]: no command: a step needs exactly one of shell, claude, "
-                                "write_file")
+                                "write_file, foreach, analyze")
 
 
 def test_step_with_two_commands(tmp_path: Path) -> None:

@@ -34,6 +34,31 @@ class Masker:
         return bool(self.secrets)
 
 
+class StepProgress:
+    """Durable progress inside one step (foreach iterations, a validation loop), so that a resume continues it
+    where it stopped. `put` returns only once the value is on disk. A phase gives each top-level step its own;
+    nested steps (handlers, a foreach body) run without one and are simply run again."""
+
+    def __init__(self, values: dict[str, Any] | None = None,
+                 save: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self._values: dict[str, Any] = dict(values or {})
+        self._save = save
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._values.get(key, default)
+
+    def put(self, key: str, value: Any) -> None:
+        self._values[key] = value
+        if self._save is not None:
+            self._save(dict(self._values))
+
+    def clear(self) -> None:
+        if self._values:
+            self._values = {}
+            if self._save is not None:
+                self._save({})
+
+
 @dataclass(frozen=True)
 class StepContext:
     run_dir: Path
@@ -51,6 +76,8 @@ class StepContext:
     # With a worktree: (cwd, path=, stderr=) -> why a path a step needs is missing from it (git.missing.Missing)
     explain_missing: Callable[..., Any] | None = None
     usage: Any = None  # agents.usage.UsageLedger: collects the agent calls of the unit of work being run
+    progress: StepProgress | None = None  # the running top-level step's durable progress (None: not kept)
+    git_context: bool = False  # track ${step.*}/${workflow.*} git changes (the workflow refers to them)
 
     def timeout_for(self, step_timeout: float | None) -> float | None:
         """The tighter of the step's own timeout and what is left before the deadline."""

@@ -26,6 +26,7 @@ class CommandOutcome:
     error: str | None = None  # a one-line reason for anything but success
     output: str | None = None  # the value of ${<kind>.output}; stdout when None
     failure_kind: FailureKind | None = None  # agent steps: whose fault a failure is (None: an ordinary one)
+    variables: dict[str, Any] = field(default_factory=dict)  # set by kinds such as analyze (${analysis.*})
 
     @property
     def ok(self) -> bool:

@@ -4,18 +4,23 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections import ChainMap
 from collections.abc import Mapping
 from typing import Any
 
 from prodigy import git
+from prodigy.execution import captures, gitvars, step_retry
 from prodigy.execution import outcome as o
+from prodigy.execution.captures import parse_capture
 from prodigy.execution.context import StepContext
 from prodigy.execution.steps import REGISTRY
+from prodigy.git import context as git_context
+from prodigy.workflow import list_modifiers
 from prodigy.workflow.interpolate import render
 from prodigy.workflow.load import parse_duration
 from prodigy.workflow.model import Step
+
+__all__ = ["parse_capture", "run_step", "run_steps"]
 
 
 def run_steps(steps: tuple[Step, ...], variables: Mapping[str, Any], ctx: StepContext) -> o.StepOutcome:
@@ -55,16 +60,42 @@ def _run_step(step: Step, variables: Mapping[str, Any], ctx: StepContext) -> o.S
         step = _resolve_timeout(step, variables)
     except ValueError as exc:
         return o.StepOutcome(status=o.ERRORED, error=str(exc))
+    outcome = _run_attempts(step, variables, ctx)
+    run_level = outcome.failure_kind is not None and outcome.failure_kind.run_level
+    if step.allow_failure and not outcome.ok and outcome.status != o.INTERRUPTED and not run_level:
+        # allow_failure: the failure is recorded (${name.success} is false) but the workflow goes on.
+        return dataclasses.replace(outcome, status=o.SUCCEEDED, recovered=True,
+                                   error=f"allowed failure: {outcome.error or outcome.status}")
+    return outcome
+
+
+def _run_attempts(step: Step, variables: Mapping[str, Any], ctx: StepContext) -> o.StepOutcome:
+    updates: dict[str, Any] = {}
+    if step.analysis is not None:
+        from prodigy.execution.steps.analyze import refresh
+
+        updates.update(refresh(step.analysis, ctx))
     head_before = git.head(ctx.run_dir) if step.commit_required else None
     attempts = step.on_failure.max_attempts if step.on_failure else 1
-    updates: dict[str, Any] = {}
     total = 0.0
     for attempt in range(1, attempts + 1):
-        command = REGISTRY[step.kind](step, ChainMap(updates, variables), ctx)
+        if attempt > 1 and ctx.progress is not None:
+            ctx.progress.clear()  # a retry of the whole step starts its loops afresh
+        command = _command(step, ChainMap(updates, variables), ctx)
         total += command.duration
-        updates.update(_output_variables(step, command))
+        updates.update(captures.output_variables(step, command))
         if command.ok:
             command = _check_commit(step, command, head_before, ctx)
+        if command.ok and step.outputs:
+            command = _outputs(step, command, updates, ctx)
+        if command.ok and step.validate is not None:
+            from prodigy.execution.validation import run_validation
+
+            checked = run_validation(step, ChainMap(updates, variables), ctx)
+            updates.update(checked.variables)
+            total += checked.duration
+            if not checked.ok:
+                command = dataclasses.replace(command, status=checked.status, error=checked.error)
         if command.ok:
             follow = _after_success(step, command, ChainMap(updates, variables), ctx)
             updates.update(follow.variables)
@@ -92,6 +123,68 @@ def _run_step(step: Step, variables: Mapping[str, Any], ctx: StepContext) -> o.S
             continue  # the handler ran (e.g. an agent fixed something): try the step again
         return _final_after_handlers(step, command, updates, total, attempt, attempts)
     raise AssertionError("unreachable")
+
+
+def _nested(ctx: StepContext) -> StepContext:
+    """Handlers and a step's own loops run their steps without the step's progress record."""
+    return ctx if ctx.progress is None else dataclasses.replace(ctx, progress=None)
+
+
+def _command(step: Step, variables: Mapping[str, Any], ctx: StepContext) -> o.CommandOutcome:
+    """The step's own command: step retry, the output file, and its git changes as ${step.*}."""
+    done = ctx.progress.get("command") if ctx.progress is not None else None
+    if done is not None:  # the command finished before an interruption: its validation loop goes on
+        return o.CommandOutcome(status=o.SUCCEEDED, exit_code=done.get("exit_code"), stdout=done.get("stdout", ""),
+                                variables=gitvars.revive(dict(done.get("variables") or {})))
+    before = git_context.snapshot(ctx.run_dir) if ctx.git_context else None
+    kind = REGISTRY[step.kind]
+    command = step_retry.run_with_retry(
+        step.retry, lambda: kind(step, variables, ctx),
+        lambda fallback: REGISTRY["shell"](Step(kind="shell", command=fallback), variables, ctx),
+        ctx.stop_event.is_set, ctx.stop_event.wait)
+    if command.ok and step.output_file:
+        command = _write_output_file(step, command, variables, ctx)
+    if before is not None:
+        changes = git_context.changes_since(ctx.run_dir, before)
+        extra = {**gitvars.step_variables(changes), **gitvars.merged_workflow(variables, changes)}
+        command = dataclasses.replace(command, variables={**command.variables, **extra})
+    if command.ok and step.validate is not None and ctx.progress is not None:
+        ctx.progress.put("command", {"exit_code": command.exit_code, "stdout": command.stdout[-8000:],
+                                     "variables": _plain(command.variables)})
+    return command
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, list) else v for k, v in values.items()}
+
+
+def _write_output_file(step: Step, command: o.CommandOutcome, variables: Mapping[str, Any],
+                       ctx: StepContext) -> o.CommandOutcome:
+    """output_file: the command's stdout is written to this file (relative to the working directory)."""
+    from prodigy.execution.steps.common import StepSetupError, working_dir
+
+    try:
+        target = working_dir(step, variables, ctx) / render(step.output_file or "", variables)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(command.stdout, encoding="utf-8")
+    except (OSError, StepSetupError) as exc:
+        return dataclasses.replace(command, status=o.FAILED, error=f"output_file: {exc}")
+    return command
+
+
+def _outputs(step: Step, command: o.CommandOutcome, updates: dict[str, Any], ctx: StepContext) -> o.CommandOutcome:
+    """outputs: {name: {file_pattern}}: the newest file the step added or modified that matches the pattern
+    becomes ${<id>.<name>}. A pattern that matches nothing fails the step (a later step would otherwise get an
+    empty path)."""
+    touched = [*updates.get("step.files_added", ()), *updates.get("step.files_modified", ())]
+    for name, pattern in step.outputs:
+        found = git_context.newest(ctx.run_dir, list_modifiers.matching(list(touched), pattern))
+        if found is None:
+            return dataclasses.replace(command, status=o.FAILED, error=(
+                f"outputs.{name}: the step created or modified no file matching {pattern!r}"
+                + ("" if ctx.git_context else " (not a git repository: changes cannot be seen)")))
+        updates[f"{step.id}.{name}"] = found
+    return command
 
 
 def _final_after_handlers(step: Step, command: o.CommandOutcome, updates: dict[str, Any], total: float,
@@ -126,67 +219,11 @@ def _resolve_timeout(step: Step, variables: Mapping[str, Any]) -> Step:
     return dataclasses.replace(step, timeout=seconds)
 
 
-def _output_variables(step: Step, command: o.CommandOutcome) -> dict[str, Any]:
-    if step.kind not in ("shell", "claude"):
-        return {}
-    text = command.captured.rstrip("\n")  # `echo "x ${shell.output}"` should not gain a blank line
-    values: dict[str, Any] = {f"{step.kind}.output": text, f"{step.kind}.exit_code": command.exit_code}
-    if isinstance(step.capture_output, str):
-        values[step.capture_output] = text
-    if step.capture:
-        values.update(_typed_capture(step, command))
-    return values
-
-
-def _typed_capture(step: Step, command: o.CommandOutcome) -> dict[str, Any]:
-    name = step.capture
-    text = command.captured.rstrip("\n")
-    meta = {f"{name}.exit_code": command.exit_code, f"{name}.success": command.ok,
-            f"{name}.stderr": command.stderr, f"{name}.duration": round(command.duration, 3)}
-    if not command.ok:
-        return {name: text, **meta}
-    try:
-        value = parse_capture(text, step.capture_format)
-    except ValueError as exc:
-        # Reported by _check_capture as a step failure; keep the raw text visible meanwhile.
-        return {name: text, **meta, f"{name}.error": str(exc)}
-    return {name: value, **meta}
-
-
-def parse_capture(text: str, fmt: str) -> Any:
-    if fmt == "string":
-        return text
-    if fmt == "json":
-        try:
-            # strict=False: raw newlines and tabs inside strings are accepted, because shell-built JSON
-            # ('"report": "${multi_line_capture}"') has them and their meaning is unambiguous.
-            return json.loads(text, strict=False)
-        except (ValueError, RecursionError) as exc:
-            raise ValueError(f"capture_format json: the output is not JSON ({exc})") from None
-    if fmt == "number":
-        try:
-            number = float(text.strip())
-        except ValueError:
-            raise ValueError(f"capture_format number: the output {text.strip()[:40]!r} is not a number") from None
-        return int(number) if number.is_integer() and "." not in text else number
-    if fmt == "lines":
-        return [line for line in text.splitlines() if line.strip()]
-    if fmt == "boolean":
-        lowered = text.strip().lower()
-        if lowered in ("true", "yes", "1"):
-            return True
-        if lowered in ("false", "no", "0", ""):
-            return False
-        raise ValueError(f"capture_format boolean: the output {text.strip()[:40]!r} is not true/false")
-    raise ValueError(f"unknown capture_format {fmt!r}")
-
-
 def _check_commit(step: Step, command: o.CommandOutcome, head_before: str | None,
                   ctx: StepContext) -> o.CommandOutcome:
-    if step.capture:
-        problem = _capture_problem(step, command)
-        if problem:
-            return dataclasses.replace(command, status=o.FAILED, error=problem)
+    problem = captures.capture_problem(step, command)
+    if problem:
+        return dataclasses.replace(command, status=o.FAILED, error=problem)
     if not step.commit_required:
         return command
     head_after = git.head(ctx.run_dir)
@@ -199,20 +236,12 @@ def _check_commit(step: Step, command: o.CommandOutcome, head_before: str | None
     return command
 
 
-def _capture_problem(step: Step, command: o.CommandOutcome) -> str | None:
-    try:
-        parse_capture(command.captured.rstrip("\n"), step.capture_format)
-    except ValueError as exc:
-        return str(exc)
-    return None
-
-
 def _after_success(step: Step, command: o.CommandOutcome, variables: Mapping[str, Any],
                    ctx: StepContext) -> o.StepOutcome:
     steps = tuple(step.on_success) + (_exit_code_handler(step, command) or ())
     if not steps:
         return o.StepOutcome(status=o.SUCCEEDED)
-    return run_steps(steps, variables, ctx)
+    return run_steps(steps, variables, _nested(ctx))
 
 
 def _exit_code_handler(step: Step, command: o.CommandOutcome) -> tuple[Step, ...] | None:
@@ -240,4 +269,4 @@ def _on_failure(step: Step, command: o.CommandOutcome, variables: Mapping[str, A
     }
     if not handler_steps:
         return o.StepOutcome(status=o.SUCCEEDED)
-    return run_steps(handler_steps, ChainMap(error_vars, variables), ctx)
+    return run_steps(handler_steps, ChainMap(error_vars, variables), _nested(ctx))

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from prodigy import git, paths
 from prodigy.errors import ExitCode, ProdigyError, StateWriteError, UsageError
-from prodigy.execution import environment
+from prodigy.execution import environment, gitvars
 from prodigy.execution.context import StepContext
 from prodigy.execution.reporter import Reporter
 from prodigy.execution.signals import StopRequest
@@ -92,6 +92,7 @@ def step_context(workflow: Workflow, session_id: str, options: RunOptions, stop:
         run_dir=options.exec_dir, process_env=env.process_env, session_id=session_id,
         claude_bin=claude_binary(), log_dir=paths.claude_logs_dir(), stop_event=stop.event,
         on_line=on_line, masker=env.masker, explain_missing=git.missing_explainer(options.worktree),
+        git_context=gitvars.needed(workflow),
     )
 
 
@@ -131,7 +132,8 @@ def execute_standard(workflow: Workflow, record: SessionRecord, checkpoint: Stan
 
     governor = AgentGovernor(workflow.agents, spent_usd=checkpoint.spend.get("usd", 0.0),
                              max_cost_usd=options.extra.get("max_cost"))
-    result = run_standard(workflow, checkpoint, ctx, dict(env.variables), reporter, save=save, governor=governor)
+    variables = {**gitvars.builtin_variables(workflow, record.id, options.inputs), **env.variables}
+    result = run_standard(workflow, checkpoint, ctx, variables, reporter, save=save, governor=governor)
     record.status = "interrupted" if result.status == "stopped" else result.status  # stopped: resumable
     record.finished_at = now_iso() if result.status == "completed" else None
     exit_code = {"completed": ExitCode.OK, "failed": ExitCode.FAILED, "interrupted": ExitCode.INTERRUPTED,

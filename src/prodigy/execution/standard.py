@@ -7,12 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from prodigy.execution import gitvars, process
 from prodigy.execution import outcome as o
-from prodigy.execution import process
 from prodigy.execution.agents.policy import AgentGovernor, AgentStop, settle
 from prodigy.execution.agents.usage import UsageLedger
 from prodigy.execution.agents.usage import total as total_usage
-from prodigy.execution.context import StepContext
+from prodigy.execution.context import StepContext, StepProgress
 from prodigy.execution.process import StartInfo
 from prodigy.execution.reporter import Reporter
 from prodigy.execution.runner import run_step
@@ -58,7 +58,8 @@ def run_standard(workflow: Workflow, checkpoint: StandardCheckpoint, ctx: StepCo
         reporter.emit("reaped", pids=reaped)
     already = sum(1 for i in range(total) if checkpoint.is_done(i))
     ran = 0
-    live = {**base_variables, **checkpoint.variables}  # real values; the checkpoint keeps a masked copy
+    # real values; the checkpoint keeps a masked copy
+    live = gitvars.revive({**base_variables, **checkpoint.variables})
     checkpoint.status, checkpoint.failure, checkpoint.in_flight = "running", None, None
     save(checkpoint)
     for index, step in enumerate(steps):
@@ -72,7 +73,8 @@ def run_standard(workflow: Workflow, checkpoint: StandardCheckpoint, ctx: StepCo
 
         def attempt(step: Step = step, index: int = index, usages: list[Any] = usages) -> tuple[Any, Any, bool]:
             ledger = UsageLedger()
-            outcome = run_step(step, live, _with_recorder(replace(ctx, usage=ledger), checkpoint, index, save))
+            outcome = run_step(step, {**live, "step.name": step.name or step.describe(), "step.index": index},
+                               _with_recorder(replace(ctx, usage=ledger), checkpoint, index, save))
             usage = ledger.total()
             add_spend(checkpoint.spend, usage.to_record() if usage is not None else None)
             usages.append(usage)
@@ -81,6 +83,7 @@ def run_standard(workflow: Workflow, checkpoint: StandardCheckpoint, ctx: StepCo
         outcome = settle(attempt, governor, ctx.stop_event,
                          lambda pause: reporter.emit("agents_paused", seconds=pause.seconds, text=pause.message))
         ran += 1
+        checkpoint.partial.pop(str(index), None)
         live.update(outcome.variables)
         checkpoint.in_flight = None
         checkpoint.variables.update(_storable(outcome.variables, ctx))
@@ -147,7 +150,12 @@ def _with_recorder(ctx: StepContext, checkpoint: StandardCheckpoint, index: int,
                                 "start_time": info.start_time}
         save(checkpoint)
 
-    return replace(ctx, on_start=on_start, label=f"step{index + 1}")
+    def keep(values: dict[str, Any]) -> None:  # foreach iterations, validation rounds: resumable mid-step
+        checkpoint.partial[str(index)] = _storable(values, ctx)
+        save(checkpoint)
+
+    return replace(ctx, on_start=on_start, label=f"step{index + 1}",
+                   progress=StepProgress(checkpoint.partial.get(str(index)), keep))
 
 
 def _storable(variables: dict[str, Any], ctx: StepContext) -> dict[str, Any]:

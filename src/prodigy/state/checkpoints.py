@@ -26,6 +26,7 @@ class StandardCheckpoint:
     variables: dict[str, Any] = field(default_factory=dict)
     in_flight: dict[str, Any] | None = None  # {index, started_at, pid, pgid, start_time}
     failure: dict[str, Any] | None = None
+    partial: dict[str, dict[str, Any]] = field(default_factory=dict)  # str(step index) -> progress inside it
     updated_at: str = field(default_factory=now_iso)
     spend: dict[str, Any] = field(default_factory=dict)  # agent economics of every attempt (state/spend.py)
 

@@ -78,6 +78,7 @@ class JobState:
     error: str | None = None
     resumes: int = 0
     step_proc: list[Any] | None = None  # [phase, index, pid, pgid, start_time] of a running setup/reduce step
+    step_parts: dict[str, dict[str, Any]] = field(default_factory=dict)  # "phase:index" -> progress in the step
     warnings: list[str] = field(default_factory=list)
     tally: dict[str, int] = field(default_factory=dict)  # status -> number of tracked items
     # Agent economics, summed from the `ag` of every record that has one (compact keys, see agents/usage.py):
@@ -190,6 +191,8 @@ def apply(state: JobState, record: dict[str, Any], offset: int) -> None:
     elif kind == "reduce_step":
         state.reduce_steps[int(record["index"])] = record.get("vars") or {}
         state.step_proc = None
+    elif kind == "step_part":
+        state.step_parts[f"{record['ph']}:{record['k']}"] = record.get("v") or {}
     elif kind == "reduce_done":
         state.reduce_complete = True
         state.phase = "done"
@@ -257,7 +260,7 @@ def dump_state(state: JobState) -> dict[str, Any]:
         "map_complete": state.map_complete,
         "reduce_steps": {str(k): v for k, v in state.reduce_steps.items()},
         "reduce_complete": state.reduce_complete, "error": state.error, "resumes": state.resumes,
-        "step_proc": state.step_proc,
+        "step_proc": state.step_proc, "step_parts": state.step_parts,
         **({"spend": state.spend, "done_spend": state.done_spend, "costliest": state.costliest}
            if state.spend else {}),
     }
@@ -286,6 +289,7 @@ def load_state_data(data: dict[str, Any]) -> JobState:
     state.spend = dict(data.get("spend") or {})
     state.done_spend = dict(data.get("done_spend") or {})
     state.costliest = data.get("costliest")
+    state.step_parts = dict(data.get("step_parts") or {})
     return state
 
 

@@ -28,6 +28,7 @@ from prodigy.workflow.interpolate_refs import (
     Reference,
     _plain_refs,
 )
+from prodigy.workflow.list_modifiers import FileList, apply_modifier
 from prodigy.workflow.shell_lexer import _ShellLexer
 
 
@@ -47,6 +48,8 @@ def to_text(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return value
+    if isinstance(value, FileList):
+        return str(value)
     if isinstance(value, int | float):
         return str(value)
     if isinstance(value, Mapping | list | tuple):
@@ -133,7 +136,12 @@ def _apply_filter(name: str, arg: str | None, found: bool, value: Any) -> tuple[
 
 def evaluate(ref: Reference, ctx: Mapping[str, Any]) -> tuple[bool, Any]:
     """The value of a reference after its default and filters; (False, None) when unresolved."""
-    found, value = lookup(ctx, ref.name)
+    if ref.lenient:  # a hyphenated step id: a flat key such as "unit-tests.output", or nothing
+        found, value = (True, ctx[ref.name]) if ref.name in ctx else (False, None)
+    else:
+        found, value = lookup(ctx, ref.name)
+    if found and ref.modifier is not None:
+        value = apply_modifier(value, ref.modifier)
     if ref.default is not None and (not found or _is_empty(value)):
         found, value = True, ref.default
     for name, arg in ref.filters:
@@ -184,6 +192,8 @@ def render_shell(template: str, ctx: Mapping[str, Any]) -> str:
         found, value = evaluate(ref, ctx)
         if not found:
             return None
+        if isinstance(value, FileList) and not ref.raw:  # each file one shell word: `git add ${step.files_added}`
+            return " ".join(quote(str(item)) for item in value)
         text = to_text(value)
         return text if ref.raw else quote(text)
 

@@ -11,6 +11,7 @@ from prodigy.errors import UsageError
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # JSON keys often carry hyphens, so segments after the root may too (`${item.file-name}`).
 _PATH_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_][A-Za-z0-9_-]*|\[[0-9]+\])*")
+_HYPHENATED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)+)(?:\.[A-Za-z0-9_][A-Za-z0-9_-]*|\[[0-9]+\])+")
 _SEGMENT_RE = re.compile(r"\.([A-Za-z0-9_][A-Za-z0-9_-]*)|\[([0-9]+)\]")
 # `$` followed by one of these is a shell special parameter (`$$`, `$?`, `$1`, ...).
 _SPECIAL_PARAMS = frozenset("$?#!@*-0123456789")
@@ -46,6 +47,8 @@ class Reference:
     start: int
     end: int
     braced: bool
+    modifier: str | None = None  # ${x:json}, ${x:*.rs}: a list format or glob filter
+    lenient: bool = False  # ${a-b.c}: a hyphenated step id, or the shell's ${a-default} when a-b is unknown
 
     @property
     def raw(self) -> bool:
@@ -87,6 +90,13 @@ def _parse_braced(template: str, start: int) -> tuple[Reference | None, int]:
     assert root is not None
     if rest.startswith(":-"):
         return Reference(name, root.group(), (), rest[2:], start, end, braced=True), end
+    if rest.startswith(":") and name != root.group():
+        return Reference(name, root.group(), (), None, start, end, braced=True, modifier=rest[1:]), end
+    if rest.startswith("-") and _HYPHENATED.fullmatch(content):
+        # `${unit-tests.output}` names a step id; in a shell, `${a-b}` is "a, else b": decided at render time.
+        hyphenated = _HYPHENATED.fullmatch(content)
+        assert hyphenated is not None
+        return Reference(content, hyphenated.group(1), (), None, start, end, braced=True, lenient=True), end
     if rest.startswith("|"):
         filters = _parse_filters(rest[1:], template[start:end], start)
         return Reference(name, root.group(), filters, None, start, end, braced=True), end

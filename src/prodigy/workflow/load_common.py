@@ -12,24 +12,26 @@ from typing import Any
 from prodigy.workflow.yamlsrc import LineDict, line_of
 
 STEP_KEYS = {
-    "shell", "claude", "write_file", "name", "timeout", "capture_output", "capture", "capture_format",
-    "env", "working_dir", "on_failure", "on_success", "on_exit_code", "commit_required", "when",
-    "temporary", "clear_env", "model", "max_turns", "max_budget_usd", "allowed_tools",
+    "shell", "claude", "write_file", "foreach", "analyze", "name", "timeout", "capture_output", "capture",
+    "capture_format", "capture_streams", "env", "working_dir", "cwd", "on_failure", "on_success", "on_exit_code",
+    "commit_required", "when", "temporary", "clear_env", "id", "outputs", "allow_failure", "description",
+    "output_file", "retry", "retry_config", "validate", "analysis", "test",
+    "model", "max_turns", "max_budget_usd", "allowed_tools",
 }
-# Keys of the original Prodigy that we recognise but do not implement: refuse them by name, never ignore.
+# Keys of the original Prodigy that prodigy refuses by name, never ignores: each is one the original's own
+# docs call removed (goal_seek: CHANGELOG.md 0.4.1, "Removed: Goal-seek feature (spec 182)") or call an
+# internal field that is not part of the YAML syntax (book/src/commands.md, "Internal Implementation Fields").
+_INTERNAL = "an internal field of the original, not workflow syntax (its book/src/commands.md says so)"
 UNSUPPORTED_STEP_KEYS = {
-    "foreach": "use a MapReduce workflow (mode: mapreduce) to run steps per item",
-    "validate": "run the validation command as a shell step",
-    "analyze": "not available in prodigy",
-    "goal_seek": "removed in the original Prodigy too",
-    "test": "use `shell:` with `on_failure:`",
-    "retry": "use `on_failure: {max_attempts: N}` (steps) or `error_policy.retry` (map items)",
-    "capture_streams": "`capture` keeps stdout; stderr is in ${name.stderr}",
-    "output_file": "redirect in the shell command instead (cmd > file)",
-    "auto_commit": "commit in a shell step",
-    "commit_config": "commit in a shell step",
-    "step_validate": "not available in prodigy",
-    "handler": "not available in prodigy",
+    "goal_seek": "removed in the original Prodigy (CHANGELOG 0.4.1, spec 182); use `validate:` with "
+                 "`on_incomplete:`",
+    "handler": _INTERNAL,
+    "auto_commit": f"{_INTERNAL}; commit in a shell step",
+    "commit_config": f"{_INTERNAL}; commit in a shell step",
+    "step_validate": f"{_INTERNAL}; use `validate:`",
+    "skip_validation": _INTERNAL,
+    "validation_timeout": f"{_INTERNAL}; use `validate: {{timeout: N}}`",
+    "ignore_validation_failure": f"{_INTERNAL}; use `validate: {{on_incomplete: {{fail_workflow: false}}}}`",
 }
 AGENT_POLICY_KEYS = {"max_cost_usd", "agent_retry_pause", "agent_outage_limit"}
 STANDARD_KEYS = {"name", "mode", "description", "commands", "env", "secrets", "env_files", "profiles", "merge",

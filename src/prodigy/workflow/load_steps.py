@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from prodigy.workflow import load_step_keys as keys
 from prodigy.workflow import model as m
 from prodigy.workflow.interpolate import InterpolationError, references
 from prodigy.workflow.load_agents import agent_options
@@ -65,21 +66,37 @@ def _step(raw: Any, ctx: _Ctx, where: str, line: int | None) -> m.Step | None:
         return None
     data = raw if isinstance(raw, LineDict) else LineDict(raw)
     line = data.line or line
+    if "test" in data:
+        data = keys.test_step(data, ctx, where)
+        if data is None:
+            return None
+    if not any(k in data for k in m.STEP_KINDS) and "name" in data and set(data) & {"args", "options", "metadata"}:
+        data = keys.legacy_step(data, ctx, where)
+        if data is None:
+            return None
     ctx.unknown_keys(data, STEP_KEYS, where)
     if "temporary" in data:
         _bool(data, "temporary", ctx, where)  # step env never outlives its step here, so this is always so
     kinds = [k for k in m.STEP_KINDS if k in data]
     if not kinds:
-        ctx.error(line, where, "no command: a step needs exactly one of shell, claude, write_file")
+        ctx.error(line, where, f"no command: a step needs exactly one of {', '.join(m.STEP_KINDS)}")
         return None
     if len(kinds) > 1:
         ctx.error(line, where, f"two commands in one step ({', '.join(kinds)}); split them into separate steps")
         return None
     kind = kinds[0]
-    command, write_file = "", None
+    command, write_file, foreach, analyze = "", None, None, None
     if kind == "write_file":
         write_file = _write_file(data["write_file"], ctx, f"{where}.write_file", line_of(data, "write_file"))
         if write_file is None:
+            return None
+    elif kind == "foreach":
+        foreach = keys.foreach_spec(data, ctx, where)
+        if foreach is None:
+            return None
+    elif kind == "analyze":
+        analyze = keys.analyze_spec(data["analyze"], ctx, f"{where}.analyze", line_of(data, "analyze"))
+        if analyze is None:
             return None
     else:
         value = data[kind]
@@ -88,6 +105,11 @@ def _step(raw: Any, ctx: _Ctx, where: str, line: int | None) -> m.Step | None:
             return None
         command = value
         _check_comment(ctx, line_of(data, kind), value, f"{where}.{kind}")
+    if "cwd" in data and "working_dir" in data:
+        ctx.error(line_of(data, "cwd"), f"{where}.cwd", "give working_dir or its alias cwd, not both")
+    analysis = None
+    if "analysis" in data:
+        analysis = keys.analyze_spec(data["analysis"], ctx, f"{where}.analysis", line_of(data, "analysis"))
     step = m.Step(
         kind=kind,
         command=command,
@@ -95,16 +117,27 @@ def _step(raw: Any, ctx: _Ctx, where: str, line: int | None) -> m.Step | None:
         name=_string(data, "name", ctx, where),
         timeout=_timeout(data, "timeout", ctx, where),
         capture_output=_capture_output(data, ctx, where),
-        capture=_identifier(data, "capture", ctx, where),
+        capture=keys.capture_target(data, "capture", ctx, where),
         capture_format=_capture_format(data, ctx, where),
         env=_step_env(data, ctx, where),
-        working_dir=_string(data, "working_dir", ctx, where),
+        working_dir=_string(data, "working_dir" if "working_dir" in data else "cwd", ctx, where),
         on_failure=_on_failure(data, ctx, where),
         on_success=_nested_steps(data, "on_success", ctx, where),
         on_exit_code=_on_exit_code(data, ctx, where),
         commit_required=_bool(data, "commit_required", ctx, where),
         when=_when(data, ctx, where),
         clear_env=_bool(data, "clear_env", ctx, where),
+        id=keys.step_id(data, ctx, where),
+        outputs=keys.outputs(data, ctx, where),
+        allow_failure=_bool(data, "allow_failure", ctx, where),
+        capture_streams=keys.capture_streams(data, ctx, where),
+        description=_string(data, "description", ctx, where),
+        output_file=_output_file(data, ctx, where),
+        retry=keys.step_retry(data, ctx, where),
+        validate=keys.validation(data, ctx, where) if "validate" in data else None,
+        analysis=analysis,
+        foreach=foreach,
+        analyze=analyze,
         line=line,
         agent=agent_options(data, kind, ctx, where),
     )
@@ -180,11 +213,19 @@ def _write_file(value: Any, ctx: _Ctx, where: str, line: int | None) -> m.WriteF
                        create_dirs=_bool(data, "create_dirs", ctx, where), mode=mode)
 
 
+def _output_file(data: dict, ctx: _Ctx, where: str) -> str | None:
+    path = _string(data, "output_file", ctx, where)
+    if path is not None and (Path(path).is_absolute() or ".." in Path(path).parts):
+        ctx.error(line_of(data, "output_file"), f"{where}.output_file",
+                  "the path must stay inside the working directory (no absolute paths, no '..')")
+    return path
+
+
 def _capture_output(data: dict, ctx: _Ctx, where: str) -> bool | str:
     value = data.get("capture_output", False)
     if isinstance(value, bool):
         return value
-    if isinstance(value, str) and _IDENT.match(value):
+    if isinstance(value, str) and keys._CAPTURE_TARGET.match(value):
         return value
     ctx.error(line_of(data, "capture_output"), f"{where}.capture_output",
               f"expected true, false or a variable name, got {value!r}")
@@ -204,7 +245,7 @@ def _identifier(data: dict, key: str, ctx: _Ctx, where: str) -> str | None:
 def _capture_format(data: dict, ctx: _Ctx, where: str) -> str:
     value = data.get("capture_format", "string")
     if value in m.CAPTURE_FORMATS:
-        if "capture_format" in data and "capture" not in data and "capture_output" not in data:
+        if "capture_format" in data and "capture" not in data and not isinstance(data.get("capture_output"), str):
             ctx.warn(line_of(data, "capture_format"), f"{where}.capture_format",
                      "has no effect without `capture:`")
         return value

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-STEP_KINDS = ("shell", "claude", "write_file")
+STEP_KINDS = ("shell", "claude", "write_file", "foreach", "analyze")
 CAPTURE_FORMATS = ("string", "json", "number", "lines", "boolean")
 
 
@@ -17,6 +17,74 @@ class WriteFile:
     format: str = "text"  # text | json | yaml
     create_dirs: bool = False
     mode: str | None = None
+
+
+@dataclass(frozen=True)
+class CaptureStreams:
+    """capture_streams: what a capture keeps. stderr: True adds stderr to the captured text."""
+
+    stdout: bool = True
+    stderr: bool = False
+    exit_code: bool = True
+    success: bool = True
+    duration: bool = True
+
+
+@dataclass(frozen=True)
+class StepRetry:
+    """Step-level retry_config (book/src/retry-configuration): run the command again before it counts as
+    failed. on_failure handlers run only after the last attempt."""
+
+    attempts: int = 3
+    backoff: str = "exponential"  # fixed | linear | exponential | fibonacci | custom
+    initial_delay: float = 1.0
+    max_delay: float = 30.0
+    increment: float | None = None  # linear
+    base: float = 2.0  # exponential
+    delays: tuple[float, ...] = ()  # custom
+    jitter: bool = False
+    jitter_factor: float = 0.3
+    retry_on: tuple[str, ...] = ()  # network | timeout | server_error | rate_limit | a regex
+    retry_budget: float | None = None
+    on_exhausted: str = "stop"  # stop | continue | fallback
+    fallback: str | None = None  # the fallback command (shell)
+
+
+@dataclass(frozen=True)
+class Foreach:
+    items: tuple[str, ...] | None  # a literal list, or None when `command` lists them
+    command: str | None
+    do: tuple[Step, ...]
+    parallel: int = 1
+    continue_on_error: bool = False
+    max_items: int | None = None
+
+
+@dataclass(frozen=True)
+class OnIncomplete:
+    steps: tuple[Step, ...]
+    max_attempts: int = 2
+    fail_workflow: bool = True
+    commit_required: bool = False
+    prompt: str | None = None
+
+
+@dataclass(frozen=True)
+class Validation:
+    steps: tuple[Step, ...]
+    result_file: str | None = None
+    threshold: float = 100.0
+    timeout: float | None = None
+    on_incomplete: OnIncomplete | None = None
+    expected_schema: str | None = None
+
+
+@dataclass(frozen=True)
+class Analyze:
+    max_cache_age: float | None = None  # seconds a saved analysis stays fresh
+    force_refresh: bool = False
+    save: bool = True
+    format: str = "summary"  # summary | json | markdown
 
 
 @dataclass(frozen=True)
@@ -67,6 +135,17 @@ class Step:
     commit_required: bool = False
     when: str | None = None
     clear_env: bool = False  # run with only PATH/HOME/locale, PRODIGY_* and the step's own env
+    id: str | None = None  # ${<id>.output}, ${<id>.exit_code} ... and ${<id>.<output>} for outputs
+    outputs: tuple[tuple[str, str], ...] = ()  # (name, file_pattern)
+    allow_failure: bool = False  # a failure is recorded but does not stop the workflow
+    capture_streams: CaptureStreams | None = None
+    description: str | None = None
+    output_file: str | None = None
+    retry: StepRetry | None = None
+    validate: Validation | None = None
+    analysis: Analyze | None = None  # refresh the codebase analysis before the step
+    foreach: Foreach | None = None
+    analyze: Analyze | None = None
     line: int | None = None
     agent: AgentOptions | None = None  # claude steps: model, max_turns, max_budget_usd, allowed_tools
 
@@ -75,6 +154,11 @@ class Step:
             return self.name
         if self.kind == "write_file" and self.write_file:
             return f"write_file: {self.write_file.path}"
+        if self.kind == "foreach" and self.foreach:
+            what = self.foreach.command or f"{len(self.foreach.items or ())} items"
+            return f"foreach: {what if len(what) <= 60 else what[:57] + '...'}"
+        if self.kind == "analyze":
+            return "analyze"
         first = self.command.strip().splitlines()[0] if self.command.strip() else ""
         text = first if len(first) <= 70 else first[:67] + "..."
         more = " ..." if len(self.command.strip().splitlines()) > 1 and len(first) <= 70 else ""
@@ -196,17 +280,29 @@ class SubWorkflow:
     outputs: tuple[str, ...] = ()  # variables of the sub-workflow handed to the ones after it as ${name.var}
 
 
-def _step_uses_claude(step: Step) -> bool:
-    if step.kind == "claude":
-        return True
+def nested_steps(step: Step) -> list[Step]:
+    """Every step a step can run besides its own command: handlers, validation, a foreach body."""
     nested: list[Step] = list(step.on_success)
     if step.on_failure:
         nested.extend(step.on_failure.steps)
     for _code, steps in step.on_exit_code:
         nested.extend(steps)
-    return any(_step_uses_claude(s) for s in nested)
+    if step.validate:
+        nested.extend(step.validate.steps)
+        if step.validate.on_incomplete:
+            nested.extend(step.validate.on_incomplete.steps)
+    if step.foreach:
+        nested.extend(step.foreach.do)
+    return nested
+
+
+def _step_uses_claude(step: Step) -> bool:
+    if step.kind == "claude":
+        return True
+    return any(_step_uses_claude(s) for s in nested_steps(step))
 
 
 def step_fingerprint(steps: tuple[Step, ...]) -> str:
     """A stable text of a phase's steps, to tell which phases changed between two workflow versions."""
-    return repr(tuple((s.kind, s.command, s.write_file, s.on_failure, s.on_success, s.on_exit_code) for s in steps))
+    return repr(tuple((s.kind, s.command, s.write_file, s.on_failure, s.on_success, s.on_exit_code, s.foreach,
+                       s.validate) for s in steps))

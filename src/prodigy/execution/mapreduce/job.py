@@ -13,7 +13,7 @@ from typing import Any
 
 from prodigy import git, paths
 from prodigy.errors import ExitCode, ProdigyError, StateWriteError, UsageError
-from prodigy.execution import environment
+from prodigy.execution import environment, gitvars
 from prodigy.execution import outcome as o
 from prodigy.execution.agents.policy import AgentGovernor, AgentStop, stop_summary
 from prodigy.execution.context import Masker
@@ -159,7 +159,7 @@ def execute_job(workflow: Workflow, record: SessionRecord, store: JobStore, opti
     events = EventLog(paths.events_file(meta_repo, state.job_id), session_id=record.id, job_id=state.job_id,
                       correlation_id=correlation_id or new_correlation_id(), mask=env.masker)
     ctx = step_context(workflow, record.id, options, stop, env, on_line)
-    base_vars: dict[str, Any] = dict(env.variables)
+    base_vars: dict[str, Any] = {**gitvars.builtin_variables(workflow, record.id, options.inputs), **env.variables}
     runner = _JobRun(workflow, record, store, state, options, stop, reporter, events, ctx, base_vars, env)
     if not resumed:  # a resume wrote its own {"t": "resume", "cid": ...} record
         store.append({"t": "run", "cid": events.correlation_id})

@@ -10,10 +10,11 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from prodigy.execution import gitvars
 from prodigy.execution import outcome as o
 from prodigy.execution.agents.policy import AgentGovernor, Pause, settle
 from prodigy.execution.agents.usage import UsageLedger
-from prodigy.execution.context import StepContext
+from prodigy.execution.context import StepContext, StepProgress
 from prodigy.execution.process import StartInfo
 from prodigy.execution.reporter import Reporter
 from prodigy.execution.runner import run_step
@@ -32,6 +33,7 @@ def run_phase_steps(phase: str, steps: tuple[Step, ...], done: Mapping[int, dict
     live: dict[str, Any] = {}
     for vars_ in done.values():
         live.update(vars_)
+    gitvars.revive(live)
     total = len(steps)
     governor = governor or AgentGovernor(AgentPolicy())
     for index, step in enumerate(steps):
@@ -46,8 +48,8 @@ def run_phase_steps(phase: str, steps: tuple[Step, ...], done: Mapping[int, dict
 
         def attempt(step: Step = step, index: int = index, usages: list[Any] = usages) -> tuple[Any, Any, bool]:
             ledger = UsageLedger()
-            outcome = run_step(step, ChainMap(live, variables), _recording(replace(ctx, usage=ledger), store, phase,
-                                                                             index))
+            step_vars = ChainMap(live, {"step.name": step.name or step.describe(), "step.index": index}, variables)
+            outcome = run_step(step, step_vars, _recording(replace(ctx, usage=ledger), store, phase, index))
             usage = ledger.total()
             if usage is not None and not outcome.ok:  # what a failed attempt cost still counts in the totals
                 store.append({"t": "spend", "ph": phase, "k": index, "ag": usage.to_record()})
@@ -83,7 +85,11 @@ def _recording(ctx: StepContext, store: JobStore, phase: str, index: int) -> Ste
             record["pg"] = info.pgid
         store.append(record, sync=False, stamp=False)  # a plain write outlives prodigy (see record_process)
 
-    return replace(ctx, on_start=on_start, label=f"{phase}{index + 1}")
+    def save(values: dict[str, Any]) -> None:  # foreach iterations, validation rounds: resumable mid-step
+        store.append({"t": "step_part", "ph": phase, "k": index, "v": _storable(values, ctx)})
+
+    known = store.state.step_parts.get(f"{phase}:{index}") if store.state is not None else None
+    return replace(ctx, on_start=on_start, label=f"{phase}{index + 1}", progress=StepProgress(known, save))
 
 
 def _storable(variables: dict[str, Any], ctx: StepContext) -> dict[str, Any]:

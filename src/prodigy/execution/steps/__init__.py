@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 StepKind = Callable[["Step", Mapping[str, Any], "StepContext"], "CommandOutcome"]
 
-KINDS = ("shell", "claude", "write_file")  # each is the module prodigy.execution.steps.<kind>, with run()
+KINDS = ("shell", "claude", "write_file", "foreach", "analyze")  # each is the module prodigy.execution.steps.<kind>, with run()
 
 
 class _Registry(dict[str, StepKind]):
