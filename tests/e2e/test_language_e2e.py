@@ -64,3 +64,239 @@ def test_when_with_the_whole_condition_inside_braces_and_word_operators(work: Pa
     code, out, err = run("run", "workflow.yml", "--no-worktree", cwd=work)
     assert code == 0, out + err
     assert mr.ledger(ledger) == ["analyze unit", "either"]
+
+
+def _count(ledger: Path, line: str) -> int:
+    return support.ledger_lines(ledger).count(line)
+
+
+def test_foreach_list_command_parallel_and_variables(work: Path) -> None:
+    # book/src/advanced/parallel-iteration-with-foreach.md, "Example with Variables" and "Dynamic Item Lists".
+    ledger = work / "ledger.txt"
+    for name in ("b.rs", "a.rs", "c.txt"):
+        (work / name).write_text("x")
+    support.write_workflow(work, f"""
+        - foreach:
+            foreach: ["test1.rs", "test2.rs", "test3.rs"]
+            do:
+              - shell: echo "Processing ${{item}} (${{index}}/${{total}})" >> "{ledger}"
+        - foreach:
+            foreach: "ls *.rs"
+            parallel: 2
+            do:
+              - shell: echo "rs ${{item}}" >> "{ledger}"
+        - foreach:
+            foreach: ["one", "two", "three"]
+            max_items: 2
+            continue_on_error: true
+            do:
+              - shell: test "${{item}}" != one && echo "kept ${{item}}" >> "{ledger}"
+        - shell: echo "after ${{foreach.successful}}/${{foreach.total}} failed ${{foreach.failed}}" >> "{ledger}"
+        """)
+    code, out, err = run("run", "workflow.yml", "--no-worktree", cwd=work)
+    assert code == 0, out + err
+    lines = mr.ledger(ledger)
+    assert lines[:3] == ["Processing test1.rs (0/3)", "Processing test2.rs (1/3)", "Processing test3.rs (2/3)"]
+    assert sorted(lines[3:5]) == ["rs a.rs", "rs b.rs"]
+    assert lines[5:] == ["kept two", "after 1/2 failed 1"]
+
+
+def test_foreach_failure_stops_without_continue_on_error(work: Path) -> None:
+    ledger = work / "ledger.txt"
+    support.write_workflow(work, f"""
+        - foreach:
+            foreach: [a, b, c]
+            do:
+              - shell: echo "${{item}}" >> "{ledger}" && test "${{item}}" != b
+        - shell: echo never >> "{ledger}"
+        """)
+    code, out, err = run("run", "workflow.yml", "--no-worktree", cwd=work)
+    assert code == 1, out + err
+    assert mr.ledger(ledger) == ["a", "b"]
+    assert "foreach item 1 ('b') failed" in out
+
+
+def test_foreach_resumes_at_the_iteration_that_stopped(work: Path, spawn_prodigy) -> None:
+    ledger = work / "ledger.txt"
+    support.write_workflow(work, f"""
+        - shell: echo setup >> "{ledger}"
+        - foreach:
+            foreach: "printf 'a\\\\nb\\\\nc\\\\nd\\\\n'"
+            do:
+              - shell: |
+                  echo "start ${{item}}" >> "{ledger}"
+                  if [ "${{item}}" = c ]; then while [ ! -e "{work}/go" ]; do sleep 0.05; done; fi
+                  echo "end ${{item}}" >> "{ledger}"
+        - shell: echo after >> "{ledger}"
+        """)
+    first = spawn_prodigy("run", "workflow.yml", "--no-worktree", cwd=work, env={"PYTHONUNBUFFERED": "1"})
+    support.wait_for_line(ledger, "start c")
+    first.kill()
+    _code, out, _err = support.finish(first)
+    session_id = support.session_id_from(out)
+    resume = spawn_prodigy("resume", session_id, cwd=work, env={"PYTHONUNBUFFERED": "1"})
+    support.wait_for(lambda: _count(ledger, "start c") == 2, what="item c to start again")
+    (work / "go").touch()
+    code, out, err = support.finish(resume)
+    assert code == 0, out + err
+    assert "from step 2/3" in out and "Ended 1 command(s) still running" in out
+    assert mr.ledger(ledger) == ["setup", "start a", "end a", "start b", "end b", "start c",
+                                 "start c", "end c", "start d", "end d", "after"]
+
+
+VALIDATOR = """\
+if [ -e "{work}/fixed2" ]; then echo '{{"completion_percentage": 100}}';
+elif [ -e "{work}/fixed1" ]; then echo '{{"completion_percentage": 70, "missing": ["docs"], "gaps": {{"docs": "none"}}}}';
+else echo '{{"completion_percentage": 40, "missing": ["tests", "docs"], "gaps": {{"tests": "none"}}}}'; fi
+"""
+
+
+def test_validate_with_on_incomplete_loops_until_the_threshold(work: Path, fake_claude: Path) -> None:
+    # book/src/advanced/implementation-validation.md: a claude step, a shell validator, claude on_incomplete.
+    (work / "validate.sh").write_text(VALIDATOR.format(work=work))
+    ledger = work / "ledger.txt"
+    support.write_workflow(work, f"""
+        - claude: "/implement-spec 42"
+          validate:
+            shell: sh validate.sh
+            threshold: 100
+            on_incomplete:
+              commands:
+                - claude: "/prodigy-complete-spec 42 --gaps ${{validation.gaps}} at ${{validation.completion}}"
+                - shell: |
+                    echo "round ${{validation.completion}} missing=${{validation.missing_count}}" >> "{ledger}"
+                    if [ -e fixed1 ]; then touch fixed2; else touch fixed1; fi
+              max_attempts: 3
+        - shell: echo "final ${{validation.completion}} ${{validation.status}}" >> "{ledger}"
+        """)
+    code, out, err = run("run", "workflow.yml", "--no-worktree", cwd=work)
+    assert code == 0, out + err
+    assert mr.ledger(ledger) == ["round 40.0 missing=2", "round 70.0 missing=1", "final 100.0 complete"]
+    prompts = [argv[-1] for argv in support.read_ledger_json(fake_claude)]
+    assert prompts == ["/implement-spec 42", '/prodigy-complete-spec 42 --gaps {"tests":"none"} at 40.0',
+                       '/prodigy-complete-spec 42 --gaps {"docs":"none"} at 70.0']
+
+
+def test_validate_below_threshold_fails_the_step_after_max_attempts(work: Path) -> None:
+    ledger = work / "ledger.txt"
+    support.write_workflow(work, f"""
+        - shell: "true"
+          validate:
+            shell: |
+              echo '{{"completion_percentage": 20, "missing": ["all"]}}'
+            threshold: 90
+            on_incomplete:
+              shell: echo fix >> "{ledger}"
+        - shell: echo never >> "{ledger}"
+        """)
+    code, out, err = run("run", "workflow.yml", "--no-worktree", cwd=work)
+    assert code == 1, out + err
+    assert mr.ledger(ledger) == ["fix", "fix"]  # max_attempts defaults to 2
+    assert "validation incomplete after 2 on_incomplete attempt(s): 20% < threshold 90% (missing: all)" in out
+
+
+def test_a_validation_loop_resumes_where_it_stopped(work: Path, spawn_prodigy) -> None:
+    (work / "validate.sh").write_text(VALIDATOR.format(work=work))
+    ledger = work / "ledger.txt"
+    support.write_workflow(work, f"""
+        - shell: echo implement >> "{ledger}"
+          validate:
+            shell: sh validate.sh
+            on_incomplete:
+              shell: |
+                echo "fix at ${{validation.completion}}" >> "{ledger}"
+                if [ -e fixed1 ]; then
+                  while [ ! -e go ]; do sleep 0.05; done
+                  touch fixed2
+                else touch fixed1; fi
+              max_attempts: 3
+        """)
+    first = spawn_prodigy("run", "workflow.yml", "--no-worktree", cwd=work, env={"PYTHONUNBUFFERED": "1"})
+    support.wait_for_line(ledger, "fix at 70.0")
+    first.kill()
+    _code, out, _err = support.finish(first)
+    resume = spawn_prodigy("resume", support.session_id_from(out), cwd=work, env={"PYTHONUNBUFFERED": "1"})
+    support.wait_for(lambda: _count(ledger, "fix at 70.0") == 2, what="the round to start again")
+    (work / "go").touch()
+    code, out, err = support.finish(resume)
+    assert code == 0, out + err
+    # The command and the first round are not run again; the round in flight at the kill is.
+    assert mr.ledger(ledger) == ["implement", "fix at 40.0", "fix at 70.0", "fix at 70.0"]
+
+
+def test_git_context_ids_outputs_and_analyze_in_a_repository(git_repo: Path) -> None:
+    # book/src/variables/available-variables.md (git context, format modifiers), step-identification.md,
+    # and the analyze step of the original's workflows/analysis-workflow.yml.
+    (git_repo / "src").mkdir()
+    (git_repo / "src" / "app.py").write_text("# TODO: more\nprint(1)\n")
+    subprocess_git(git_repo, "add", "-A")
+    subprocess_git(git_repo, "commit", "-qm", "code")
+    ledger = git_repo.parent / "ledger.txt"
+    support.write_workflow(git_repo, f"""
+        - analyze:
+            max_cache_age: 300
+            save: true
+            format: summary
+        - shell: echo "analysis ${{analysis.files}} ${{analysis.primary_language}} todo=${{analysis.todo}}" >> "{ledger}"
+        - shell: |
+            mkdir -p specs && echo one > specs/01-a.md && echo x > notes.txt
+            git add specs notes.txt && git commit -qm "add spec"
+          id: add-spec
+          outputs:
+            spec:
+              file_pattern: "specs/*.md"
+        - shell: |
+            echo "added ${{step.files_added}}" >> "{ledger}"
+            echo "md ${{step.files_added:specs/*.md}} json ${{step.files_added:json}}" >> "{ledger}"
+            echo "commits ${{step.commit_count}} spec ${{add-spec.spec}} exit ${{add-spec.exit_code}}" >> "{ledger}"
+        - shell: echo "workflow ${{workflow.commit_count}} ${{workflow.files_added:csv}}" >> "{ledger}"
+        """, name="wf.yml")
+    subprocess_git(git_repo, "add", "wf.yml")
+    subprocess_git(git_repo, "commit", "-qm", "workflow")
+    code, out, err = run("run", "wf.yml", "-y", cwd=git_repo)
+    assert code == 0, out + err
+    lines = mr.ledger(ledger)
+    assert lines[0].startswith("analysis ") and lines[0].endswith(" Python todo=1"), lines
+    assert lines[1:] == ["added notes.txt specs/01-a.md", 'md specs/01-a.md json ["notes.txt", "specs/01-a.md"]',
+                         "commits 1 spec specs/01-a.md exit 0",
+                         "workflow 1 .prodigy/context/analysis.json,notes.txt,specs/01-a.md"]
+
+
+def subprocess_git(repo: Path, *args: str) -> None:
+    import subprocess
+
+    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+
+
+def test_step_keys_allow_failure_capture_streams_retry_and_output_file(work: Path) -> None:
+    ledger = work / "ledger.txt"
+    support.write_workflow(work, f"""
+        - shell: cargo-like-test; exit 3
+          capture: tests_passed
+          capture_format: boolean
+          allow_failure: true
+        - shell: echo "passed=${{tests_passed}} success=${{tests_passed.success}} exit=${{last.exit_code}}" >> "{ledger}"
+        - shell: echo out; echo err >&2
+          capture_output: build
+          capture_streams:
+            stdout: true
+            stderr: true
+        - shell: echo "build=${{build}} exit=${{build.exit_code}} stderr=${{shell.stderr}}" | tr '\\n' ' ' >> "{ledger}"
+        - shell: echo >> "{ledger}"
+        - shell: |
+            n=$(cat n 2>/dev/null || echo 0); n=$((n + 1)); echo $n > n
+            echo "attempt $n" >> "{ledger}"; [ $n -ge 3 ]
+          retry_config:
+            attempts: 5
+            backoff: fixed
+            initial_delay: 0.05
+        - shell: echo report
+          output_file: reports/out.txt
+        - test:
+            command: "test -e reports/out.txt"
+        """)
+    code, out, err = run("run", "workflow.yml", "--no-worktree", cwd=work)
+    assert code == 0, out + err
+    assert mr.ledger(ledger) == ["passed=false success=false exit=3", "build=out err exit=0 stderr=err ",
+                                 "attempt 1", "attempt 2", "attempt 3"]
+    assert (work / "reports" / "out.txt").read_text() == "report\n"
