@@ -300,3 +300,25 @@ def test_step_keys_allow_failure_capture_streams_retry_and_output_file(work: Pat
     assert mr.ledger(ledger) == ["passed=false success=false exit=3", "build=out err exit=0 stderr=err ",
                                  "attempt 1", "attempt 2", "attempt 3"]
     assert (work / "reports" / "out.txt").read_text() == "report\n"
+
+
+def test_validate_reports_unresolvable_references_and_run_never_sends_one_to_the_agent(
+        work: Path, fake_claude: Path) -> None:
+    support.write_workflow(work, """
+        - shell: echo ok
+          id: build
+        - claude: "/review ${build.outptu}"
+        """)
+    code, out, err = run("validate", "workflow.yml", cwd=work)
+    assert code == 2, out + err
+    assert "workflow.yml:3: commands[1].claude: ${build.outptu} can never resolve: step id 'build' has no output " \
+           "'outptu'" in out
+    support.write_workflow(work, """
+        - claude: "/review ${NOT_SET_ANYWHERE} ${HOME}"
+        """)
+    code, out, err = run("validate", "workflow.yml", cwd=work)
+    assert code == 0 and "warning" in out and "${NOT_SET_ANYWHERE} is not set by the workflow" in out, out
+    code, out, err = run("run", "workflow.yml", "--no-worktree", cwd=work)
+    assert code == 1, out + err
+    assert "the prompt refers to ${NOT_SET_ANYWHERE}, which has no value here; the agent was not started" in out
+    assert support.read_ledger_json(fake_claude) == []

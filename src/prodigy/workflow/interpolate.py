@@ -184,6 +184,12 @@ def render(template: str, ctx: Mapping[str, Any]) -> str:
     return "".join(pieces)
 
 
+def unresolved(template: str, ctx: Mapping[str, Any]) -> list[str]:
+    """The `${...}` references (without a default) that have no value in ctx, as written."""
+    return [template[ref.start:ref.end] for ref in _plain_refs(template)
+            if ref.braced and ref.default is None and not evaluate(ref, ctx)[0]]
+
+
 def render_shell(template: str, ctx: Mapping[str, Any]) -> str:
     """Interpolate into an `sh -c` script so each value is one literal string in its quoting context."""
     def resolve(ref: Reference, quote: Callable[[str], str]) -> str | None:
@@ -208,5 +214,5 @@ def _shell_default(ref: Reference, ctx: Mapping[str, Any]) -> bool:
 
 __all__ = [
     "FILTERS", "FILTERS_WITHOUT_ARG", "NAME_RE", "InterpolationError", "Reference", "evaluate", "lookup",
-    "references", "render", "render_shell", "scope", "to_text",
+    "references", "render", "render_shell", "scope", "to_text", "unresolved",
 ]

@@ -106,6 +106,10 @@ def check_workflow(path: str | Path, *, params: Any = None, search_dirs: tuple[P
         return compose.check(path, data, sha, params=params, search_dirs=search_dirs, strict=strict)
     ctx = _Ctx(path, text)
     workflow = _build(data, path, sha, ctx)
+    if workflow is not None and not any(p.severity == "error" for p in ctx.problems):
+        from prodigy.workflow.refcheck import check
+
+        check(workflow, ctx)  # references that can never resolve (needs the whole workflow)
     return LoadResult(workflow, tuple(ctx.problems))
 
 

@@ -3,6 +3,7 @@ CLI's final `result` event, `${claude.output}` is the agent's answer, and the fu
 
 from __future__ import annotations
 
+from collections import ChainMap
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,7 +18,7 @@ from prodigy.execution.steps.common import (
     visible_variables,
     working_dir,
 )
-from prodigy.workflow.interpolate import InterpolationError, render
+from prodigy.workflow.interpolate import InterpolationError, render, unresolved
 from prodigy.workflow.model import Step, Workflow
 
 
@@ -32,9 +33,15 @@ def run(step: Step, variables: Mapping[str, Any], ctx: StepContext) -> o.Command
     try:
         cwd = working_dir(step, variables, ctx)
         env = command_env(step, variables, ctx)
-        prompt = render(step.command, visible_variables(step, variables, env, ctx))
+        scope = ChainMap(visible_variables(step, variables, env, ctx), env)  # ${HOME}: the environment's
+        prompt = render(step.command, scope)
+        missing = unresolved(step.command, scope)
     except (InterpolationError, StepSetupError) as exc:
         return o.CommandOutcome(status=o.ERRORED, error=ctx.masker(str(exc)))
+    if missing:  # never send an agent a literal ${...}
+        return o.CommandOutcome(status=o.ERRORED, error=ctx.masker(
+            f"the prompt refers to {', '.join(dict.fromkeys(missing))}, which has no value here; the agent was not "
+            "started (check the name, or run `prodigy validate` on the workflow)"))
     env = agent_env(env, ctx.process_env, cleared=step.clear_env, step_env=step.env)
     timeout = step.timeout if isinstance(step.timeout, float) else None
     return run_agent(prompt, cwd=cwd, env=env, ctx=ctx, options=step.agent, timeout=timeout)
