@@ -322,3 +322,24 @@ def test_validate_reports_unresolvable_references_and_run_never_sends_one_to_the
     assert code == 1, out + err
     assert "the prompt refers to ${NOT_SET_ANYWHERE}, which has no value here; the agent was not started" in out
     assert support.read_ledger_json(fake_claude) == []
+
+
+@pytest.mark.parametrize(("policy", "blocks"), [
+    ("error_collection: aggregate", ["Failed items (3):"]),
+    ("error_collection: batched:2", ["2 item(s) failed:", "1 item(s) failed:"]),
+    ("error_policy:\n  error_collection:\n    batched: {size: 3}", ["3 item(s) failed:"]),
+    ("error_collection: immediate", []),
+])
+def test_error_collection_reports_failed_items_as_the_book_says(work: Path, policy: str, blocks: list[str]) -> None:
+    support.write_workflow(work, "name: ec\nmode: mapreduce\n" + policy + """
+map:
+  input: "printf '1\\\\n2\\\\n3\\\\n4\\\\n5\\\\n'"
+  max_parallel: 1
+  agent_template:
+    - shell: "test ${item} -le 2"
+""")
+    code, out, err = run("run", "workflow.yml", "--no-worktree", cwd=work)
+    assert code == 3, out + err  # failed items are in the DLQ
+    headings = [line for line in out.splitlines() if "failed:" in line or line.startswith("Failed items")]
+    assert headings == blocks, out
+    assert out.count("  item_4: shell command exited with code 1") == (1 if blocks else 0)

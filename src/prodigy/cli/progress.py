@@ -137,6 +137,16 @@ class MapReduceView:
         else:
             self.print(line)
 
+    def on_item_errors(self, errors: list[tuple[int, str]], mode: str, final: bool) -> None:
+        """error_collection: the failed items, now (immediate), N at a time (batched) or at the end (aggregate)."""
+        if mode == "immediate":
+            return  # each failure was already shown as it happened
+        heading = f"Failed items ({len(errors)}):" if mode == "aggregate" else f"{len(errors)} item(s) failed:"
+        lines = [heading] + [f"  item_{i}: {escape(e)}" for i, e in errors]
+        write = self._progress.console.print if self._progress is not None else self.print
+        for line in lines:
+            write(line)
+
     def on_item_retry(self, index: int, outcome: Any) -> None:
         if self.verbose or self._progress is None:
             self.print(f"  item_{index} ⟳ retrying after: {escape(outcome.error or outcome.status)}")

@@ -40,13 +40,14 @@ MAPREDUCE_KEYS = {
     "name", "mode", "description", "env", "secrets", "env_files", "profiles", "setup", "map", "reduce",
     "merge", "error_policy", "on_item_failure", "max_failures", "failure_threshold", "continue_on_failure",
     *AGENT_POLICY_KEYS,
+    "error_collection",
 }
 MAP_KEYS = {
     "input", "json_path", "agent_template", "max_parallel", "filter", "sort_by", "max_items", "offset",
     "distinct", "agent_timeout_secs", "timeout_config",
 }
 ERROR_POLICY_KEYS = {"on_item_failure", "max_failures", "failure_threshold", "continue_on_failure", "retry",
-                     "retry_config"}
+                     "retry_config", "error_collection"}
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|secs|m|min|h)?\s*$")
 _VAR_REF = re.compile(r"^\$\{?[A-Za-z_][A-Za-z0-9_]*\}?$")

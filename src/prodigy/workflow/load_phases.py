@@ -190,10 +190,30 @@ def _error_policy(data: dict, ctx: _Ctx) -> m.ErrorPolicy:
                           f"expected a fraction between 0 and 1, got {value!r}")
             else:
                 policy["failure_threshold"] = float(value)
+        if "error_collection" in source and "error_collection" not in policy:
+            policy.update(_error_collection(source, ctx, where))
         for key in ("retry", "retry_config"):
             if key in source and "retry_attempts" not in policy:
                 policy.update(_retry(source[key], ctx, _join(where, key), line_of(source, key)))
     return m.ErrorPolicy(**policy)
+
+
+def _error_collection(source: dict, ctx: _Ctx, where: str) -> dict[str, Any]:
+    """aggregate | immediate | batched:N | {batched: {size: N}} (book/src/mapreduce/error-collection-strategies.md)."""
+    value = source["error_collection"]
+    if value in ("aggregate", "immediate"):
+        return {"error_collection": value}
+    size: Any = None
+    if isinstance(value, str) and value.startswith("batched"):
+        size = value.partition(":")[2].strip()
+        size = int(size) if size.isdigit() else None
+    elif isinstance(value, dict) and isinstance(value.get("batched"), dict):
+        size = value["batched"].get("size")
+    if isinstance(size, int) and not isinstance(size, bool) and size >= 1:
+        return {"error_collection": "batched", "error_batch": size}
+    ctx.error(line_of(source, "error_collection"), _join(where, "error_collection"),
+              f"expected aggregate, immediate, batched:N or {{batched: {{size: N}}}}, got {value!r}")
+    return {}
 
 
 def _retry(value: Any, ctx: _Ctx, where: str, line: int | None) -> dict[str, Any]:

@@ -216,6 +216,8 @@ class ErrorPolicy:
     failure_threshold: float | None = None  # 0.0-1.0 of processed items
     retry_attempts: int = 1  # attempts per item before it counts as failed
     retry_backoff: float = 0.0  # seconds before the first retry; doubles each retry
+    error_collection: str = "aggregate"  # aggregate | immediate | batched: when item failures are reported
+    error_batch: int = 0  # batched: report every this many failures
 
 
 @dataclass(frozen=True)

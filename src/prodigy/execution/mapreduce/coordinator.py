@@ -74,6 +74,7 @@ class Coordinator:
         self._running: dict[Future[ItemOutcome], ItemTask] = {}
         self._started: set[tuple[int, int]] = set()  # (item, attempt) whose `start` record is written
         self._started_lock = threading.Lock()
+        self._errors: list[tuple[int, str]] = []  # failures not yet reported (error_collection)
 
     # -- recording (called from worker threads through the executor's on_start)
     def record_process(self, task: ItemTask, info: StartInfo, worker: str | None = None) -> None:
@@ -137,8 +138,17 @@ class Coordinator:
             self._progress()
         if self.stop.requested:
             self.run.interrupted = True
+        self._report_errors(final=True)
         self._progress(force=True)
         return self.run
+
+    def _report_errors(self, final: bool = False) -> None:
+        """error_collection: immediate reports each failure now, batched every N, aggregate at the end."""
+        mode = self.policy.error_collection
+        due = final or mode == "immediate" or (mode == "batched" and len(self._errors) >= self.policy.error_batch)
+        if self._errors and due:
+            self.reporter.emit("item_errors", errors=list(self._errors), mode=mode, final=final)
+            self._errors.clear()
 
     @property
     def _dispatching(self) -> bool:
@@ -266,7 +276,13 @@ class Coordinator:
         if record["final"] == "dlq":
             self.run.to_dlq += 1
         self._apply_policy()  # now, before anything else is dispatched
-        return lambda: self.reporter.emit("item_finished", index=index, ok=False, outcome=result)
+
+        def notice() -> None:
+            self.reporter.emit("item_finished", index=index, ok=False, outcome=result)
+            self._errors.append((index, result.error or result.status))
+            self._report_errors()
+
+        return notice
 
     def _apply_policy(self) -> None:
         if self.run.stopped_by_policy:
