@@ -6,6 +6,7 @@ backend is a second implementation of the same interface."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -72,7 +73,8 @@ class Workspaces(Protocol):
 def item_variables(task: ItemTask) -> dict[str, Any]:
     item_json = json.dumps(task.item, ensure_ascii=False, separators=(",", ":"))
     return {**task.variables, "item": task.item, "item_json": item_json, "item_id": f"item_{task.index}",
-            "item_index": task.index, "item_total": task.total, "attempt": task.attempt}
+            "item_index": task.index, "item_total": task.total, "attempt": task.attempt,
+            "map.key": f"item_{task.index}", "worker.id": threading.current_thread().name}
 
 
 def item_env(task: ItemTask, job_id: str) -> dict[str, str]:
