@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs, so that no suite that needs a real part skips:
-#   - prodigy itself (editable) with the test and dask extras;
+#   - prodigy itself (editable) with the test, dask and contract extras (contract: claude-agent-sdk, which
+#     bundles the real Claude Code CLI that tests/contract runs against a loopback API stand-in);
 #   - the system tools the real-part suites use: GNU parallel (the benchmarks' peer) and Debian's chromium
 #     (the web page tests). These need root and apt-get; without them the suites skip and say why.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python3 -m pip install -q -e '.[test,dask]'
+python3 -m pip install -q -e '.[test,dask,contract]'
 
 missing=()
 command -v parallel >/dev/null 2>&1 || missing+=(parallel)
