@@ -3,10 +3,15 @@ terminal, TERM=dumb. Terminals are real pseudo-terminals (os.openpty)."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import select
+import signal
+import struct
 import subprocess
+import termios
+import time
 from pathlib import Path
 
 import mr_support as mr
@@ -123,3 +128,48 @@ def test_term_dumb_prints_plain_per_item_lines(work: Path, prodigy_home: Path) -
     assert not any(code in out for code in ANSI_CURSOR)
     code, out = in_pty("run", "workflow.yml", "-y", cwd=work, env={"TERM": "xterm"})  # a real terminal: live
     assert code == 0 and any(code in out for code in ANSI_CURSOR)
+
+
+def test_ctrl_c_typed_at_a_terminal_leaves_one_bar_line(work: Path, prodigy_home: Path) -> None:
+    """Ctrl-C on a real (emulated) 80-column terminal: the ^C it echoes must not push the bar onto a second line
+    that stays on screen."""
+    pyte = pytest.importorskip("pyte", reason="pyte (the test extra) emulates the terminal")
+    ledger = work / "ledger.txt"
+    items_workflow(work, ledger, count=40)
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 80, 0, 0))
+
+    def controlling_terminal() -> None:
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen([*support.prodigy_command(), "run", "workflow.yml", "-y"], cwd=work,
+                            env=support.child_env({"TERM": "xterm"}), stdin=slave, stdout=slave, stderr=slave,
+                            preexec_fn=controlling_terminal)
+    os.close(slave)
+    screen = pyte.Screen(80, 40)
+    stream = pyte.ByteStream(screen)
+    typed = False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if not typed and ledger.exists() and len(ledger.read_text().splitlines()) >= 4:
+            os.write(master, b"\x03")  # the user presses Ctrl-C: the terminal sends SIGINT and echoes ^C
+            typed = True
+        ready, _, _ = select.select([master], [], [], 0.1)
+        if ready:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            stream.feed(data)
+        elif proc.poll() is not None:
+            break
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+    os.close(master)
+    assert proc.wait(timeout=30) == 130 and typed
+    shown = [line.rstrip() for line in screen.display]
+    assert len([line for line in shown if line.startswith("Map ")]) == 1, "\n".join(shown)
+    assert any(line.startswith("■ Run interrupted during map") for line in shown)

@@ -17,6 +17,7 @@ class Broken(io.StringIO):
 def test_a_broken_pipe_becomes_a_sink_and_says_so_once_on_the_other_stream() -> None:
     out, err = SafeStream(Broken(), "stdout"), SafeStream(io.StringIO(), "stderr")
     out.peer, err.peer = err, out
+    out.announce = True  # a run or resume (ConsoleReporter); a listing just stops printing
     assert out.write("a line\n") == len("a line\n")
     out.write("another\n")
     out.flush()
@@ -65,3 +66,10 @@ def test_a_closed_pipe_fd_is_pointed_at_devnull() -> None:
     assert stream.closed_by_reader
     os.write(write, b"no error now")  # the fd now goes to /dev/null
     raw.close()
+
+
+def test_a_listing_stops_printing_without_a_note() -> None:
+    out, err = SafeStream(Broken(), "stdout"), SafeStream(io.StringIO(), "stderr")
+    out.peer = err
+    out.write("row\n")
+    assert out.closed_by_reader and err.getvalue() == ""

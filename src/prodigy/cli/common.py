@@ -96,8 +96,7 @@ def render_standard_summary(reporter: ConsoleReporter, summary: Any) -> None:
     result = summary.result
     out = reporter
     header = "Resumed session" if summary.resumed else "Session"
-    counts = (f"{result.steps_run} step(s) run, {result.steps_already_done} already done before this run, "
-              f"{result.total_steps} in total; {fmt_duration(result.duration)}")
+    counts = _step_counts(result)
     from prodigy.cli.mapreduce_render import agents_line
 
     agents = agents_line(summary.agents)
@@ -123,7 +122,7 @@ def render_standard_summary(reporter: ConsoleReporter, summary: Any) -> None:
         failure = result.failure
         out.print(f"[red]✖ {header} failed[/red] at step {result.failed_index + 1}/{result.total_steps}: "
                   f"{escape(failure.error or failure.status)}")
-        if failure.stderr.strip():
+        if failure.stderr.strip() and not reporter.stderr_shown:  # printed under the step already: once is enough
             out.print("  stderr (last lines):")
             out.print(f"[dim]{escape(tail(failure.stderr, 20))}[/dim]")
         if failure.log_path:
@@ -131,6 +130,18 @@ def render_standard_summary(reporter: ConsoleReporter, summary: Any) -> None:
         out.print(f"  {counts}")
     if agents:
         out.print(f"  Agents: {escape(agents)}")
+
+
+def _step_counts(result: Any) -> str:
+    """'2 step(s) completed in this run, 1 failed, 0 done before it, 4 in total; 3.1s': the step that stopped
+    the run is counted apart from the ones that completed."""
+    ended = result.status != "completed" and result.failure is not None and not result.failure.ok
+    completed = result.steps_run - (1 if ended else 0)
+    stopper = {"interrupted": "interrupted", "failed": "failed", "stopped": "stopped"}.get(result.status, "")
+    apart = f", 1 {stopper}" if ended and stopper else ""
+    verb = " completed" if result.status != "completed" else ""
+    return (f"{completed} step(s){verb} in this run{apart}, {result.steps_already_done} done before it, "
+            f"{result.total_steps} in total; {fmt_duration(result.duration)}")
 
 
 def standard_summary_json(summary: Any) -> dict[str, Any]:

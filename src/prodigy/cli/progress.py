@@ -13,6 +13,28 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
 PLAIN_PER_ITEM_LIMIT = 200
+ITEM_STDERR_LINES = 3  # of a failed map item's stderr, under its line
+
+
+LIVE_MARGIN = 3  # columns a live line leaves free
+
+
+def _margin_progress() -> type:
+    from rich.progress import Progress
+
+    class MarginProgress(Progress):
+        """Leaves the last columns of the line free: a full-width line puts the cursor in the terminal's
+        pending-wrap state, and the ^C a Ctrl-C echoes would then wrap the bar onto a second line that the
+        display cannot erase (a stale bar left behind)."""
+
+        def make_tasks_table(self, tasks: Any) -> Any:
+            table = super().make_tasks_table(tasks)
+            live = getattr(self, "live", None)  # not yet while rich builds the display
+            if live is not None:
+                table.width = max(20, live.console.width - LIVE_MARGIN)
+            return table
+
+    return MarginProgress
 
 
 def dumb_terminal() -> bool:
@@ -30,6 +52,8 @@ class MapReduceView:
 
     def _init_view(self) -> None:
         self._progress: Progress | None = None
+        self._cached = 0
+        self._spinner: Progress | None = None
         self._task: Any = None
         self._plain_total = 0
         self._last_plain = 0.0
@@ -47,15 +71,16 @@ class MapReduceView:
         if self.verbose:
             self.print(f"Job folder: {escape(job_dir)}")
 
-    def on_phase_started(self, phase: str, total: int, done: int = 0) -> None:
+    def on_phase_started(self, phase: str, total: int, done: int = 0, succeeded_before: int = 0) -> None:
         if phase != "map":
             self._phase_totals[phase] = (done, total)
             return
         self._plain_total = total
+        self._cached = succeeded_before  # succeeded before this run: shown apart, not as this run's ✔
         if self._live and total:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+            from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
 
-            self._progress = Progress(
+            self._progress = _margin_progress()(
                 TextColumn("Map   "), BarColumn(bar_width=None),
                 TextColumn("{task.completed}/{task.total}"), TextColumn("{task.fields[detail]}"),
                 TextColumn("ETA"), TimeRemainingColumn(), console=self.out, transient=False,
@@ -98,12 +123,16 @@ class MapReduceView:
         earlier = f" ({done} done before this run)" if done else ""
         self.print(f"{phase.capitalize():<7}[green]✔[/green] {total}/{total} steps{earlier}")
 
-    def on_map_progress(self, done: int, succeeded: int, failed: int, running: int, total: int) -> None:
+    def on_map_progress(self, done: int, succeeded: int, failed: int, running: int, total: int,
+                        retrying: int = 0) -> None:
         self._last_counts = {"done": done, "succeeded": succeeded, "failed": failed, "running": running,
-                             "total": total}
+                             "total": total, "retrying": retrying}
         if self._progress is not None:
-            self._progress.update(self._task, completed=done,
-                                  detail=f"✔ {succeeded} ✖ {failed} ⟳ {running} running")
+            cached = self._cached
+            detail = f"✔ {succeeded - cached} ✖ {failed} ⟳ {running} running"
+            detail += f", {retrying} to retry" if retrying else ""
+            detail += f" · cached: {cached}" if cached else ""
+            self._progress.update(self._task, completed=done, detail=detail)
             return
         if self._plain_total > PLAIN_PER_ITEM_LIMIT and time.monotonic() - self._last_plain >= 1.0:
             self._last_plain = time.monotonic()
@@ -113,11 +142,22 @@ class MapReduceView:
         if self._progress is not None:
             if not ok:
                 self._progress.console.print(f"[red]✖[/red] item_{index}: {escape(outcome.error or outcome.status)}")
+                for line in self._stderr_tail(outcome):
+                    self._progress.console.print(line)
             return
         if self._plain_total <= PLAIN_PER_ITEM_LIMIT or not ok:
             mark = "✔" if ok else "✖"
             detail = f"{outcome.duration:.1f}s" if ok else escape(outcome.error or outcome.status)
             self.print(f"  item_{index} {mark} {detail}")
+            for line in [] if ok else self._stderr_tail(outcome):
+                self.print(line)
+
+    def _stderr_tail(self, outcome: Any) -> list[str]:
+        """The last lines of a failed item's stderr (with -v they were streamed already)."""
+        if self.verbose or not (outcome.stderr or "").strip():
+            return []
+        rows = outcome.stderr.rstrip().splitlines()[-ITEM_STDERR_LINES:]
+        return [f"[dim]    {escape(row)}[/dim]" for row in rows]
 
     def on_item_paused(self, index: int, outcome: Any) -> None:
         """A transient or fatal agent failure: the item is not at fault and stays pending."""
@@ -170,7 +210,26 @@ class MapReduceView:
         if reaped:
             self.print(f"Ended {reaped} command(s) still running from the interrupted run.")
 
+    def _start_spinner(self) -> None:
+        """A standard step is running: a spinner with its elapsed time, on a terminal that can redraw (it goes
+        away when the step ends; with -v the step's output scrolls above it)."""
+        if not self._live or self._spinner is not None:
+            return
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self._spinner = Progress(SpinnerColumn(), TextColumn("running"), TimeElapsedColumn(), console=self.out,
+                                 transient=True)
+        self._spinner.add_task("step", total=None)
+        self._spinner.start()
+
+    def _stop_spinner(self) -> None:
+        if self._spinner is not None:
+            self._spinner.stop()
+            self._spinner = None
+
     def _stop_live(self) -> None:
+        self._stop_spinner()
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from prodigy.cli.markup import escape, plain, plain_stream
 from prodigy.cli.progress import MapReduceView
+from prodigy.cli.streams import announce_closed_output
 from prodigy.cli.worktree_render import WorktreeView
 from prodigy.execution import outcome as o
 
@@ -49,7 +50,9 @@ class ConsoleReporter(MapReduceView, WorktreeView):
         self._plain_lock = threading.Lock()
         self.verbose = verbose
         self.json_mode = json_mode
+        self.stderr_shown = False  # the failed step's stderr is on screen already
         self._init_view()
+        announce_closed_output()  # a run goes on when its output closes: say so on the other stream
 
     @property
     def out(self) -> Console:
@@ -103,14 +106,16 @@ class ConsoleReporter(MapReduceView, WorktreeView):
     def on_session_started(self, session_id: str, workflow: Any, run_dir: Any) -> None:
         self.print(f"Session: [bold]{session_id}[/bold]")
         kind = ("MapReduce" if workflow.is_mapreduce else f"{len(workflow.subworkflows)} sub-workflow(s)"
-                if workflow.subworkflows else f"{len(workflow.steps)} steps")
+                if workflow.subworkflows else f"{len(workflow.steps)} step{'' if len(workflow.steps) == 1 else 's'}")
         self.print(f"Workflow: {escape(str(workflow.path))} ({kind})")
 
     def on_step_started(self, index: int, total: int, description: str) -> None:
         self.print(f"[cyan]→[/cyan] [{index + 1}/{total}] {escape(description)}")
+        self._start_spinner()
 
     def on_step_finished(self, index: int, total: int, description: str, outcome: o.StepOutcome,
                          agent: Any = None) -> None:
+        self._stop_spinner()
         took = fmt_duration(outcome.duration) + agent_note(agent)
         if outcome.status == o.SKIPPED:
             self.print("  [dim]skipped (when: condition is false)[/dim]")
@@ -123,6 +128,7 @@ class ConsoleReporter(MapReduceView, WorktreeView):
             self.print(f"  [red]✖[/red] {escape(outcome.error or outcome.status)} ({took})")
             if outcome.stderr.strip() and not self.verbose:  # with -v it was streamed already
                 self.print(f"[dim]{escape(tail(outcome.stderr))}[/dim]")
+            self.stderr_shown = bool(outcome.stderr.strip())  # printed (or streamed): the summary does not repeat it
             if outcome.log_path:
                 self.print(f"  Agent log: {escape(outcome.log_path)}")
 

@@ -124,7 +124,8 @@ def _render_detail(detail: Any) -> None:
 
     out = console()
     rec = detail.record
-    state = rec["status"] + (" (in progress)" if detail.live else "")
+    state = rec["status"] + (" (in progress)" if detail.live else "") + (
+        f" ({rec['status_note']})" if rec.get("status_note") else "")
     holder = detail.lock_holder
     fields([
         ("Session", rec["id"]), ("Kind", rec["kind"]), ("Workflow", f"{rec['workflow_name']} ({rec['workflow_path']})"),
@@ -145,7 +146,8 @@ def _render_detail(detail: Any) -> None:
             ("Items", f"{c['total']} total, {c['successful']} succeeded, {c['failed']} failed, "
                       f"{c['pending']} not run"),
             ("DLQ", f"{c['dlq']} item(s)" + (f" (prodigy dlq list {job.job_id})" if c["dlq"] else "")),
-            ("Setup steps", job.setup_steps_done), ("Reduce steps", job.reduce_steps_done),
+            ("Setup steps", _phase_steps(job.setup_steps_done, job.phase, "setup")),
+            ("Reduce steps", _phase_steps(job.reduce_steps_done, job.phase, "reduce")),
             ("Agents", _agents_text(job.agents)), ("Per item", _per_item_text(job.agents)),
             ("Job folder", job.folder), ("Events", job.events_path), ("Error", job.error),
         ], out=out, indent=2)
@@ -229,6 +231,13 @@ def clean(older_than: str, statuses: tuple[str, ...], dry_run: bool, yes: bool, 
 def _kept(out: Any, kept: dict[str, int]) -> None:
     for reason, number in sorted(kept.items()):
         out.print(f"Kept {number} session(s): {reason}", markup=False)
+
+
+def _phase_steps(done: int, phase: str, which: str) -> str:
+    """'2 done, setup complete': how many of the phase's steps have a completion record, and whether it ended."""
+    order = ["setup", "map", "reduce", "done"]
+    finished = phase in order and order.index(phase) > order.index(which)
+    return f"{done} done, {which} {'complete' if finished else 'not complete'}"
 
 
 def _agents_text(agents: dict[str, Any] | None) -> str | None:

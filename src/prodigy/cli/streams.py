@@ -16,7 +16,8 @@ from typing import IO, Any
 
 # Glyphs prodigy prints, and what a terminal that cannot show them gets instead.
 ASCII_GLYPHS = {
-    "✔": "ok", "✖": "x", "■": "#", "⟳": "~", "→": "->", "━": "-", "…": "...", "—": "-", "–": "-",
+    "✔": "ok", "✖": "x", "■": "#", "⟳": "~", "→": "->", "←": "<-", "━": "-", "─": "-", "…": "...", "—": "-",
+    "–": "-", "⏸": "||", "·": "-",
     "⠋": "|", "⠙": "/", "⠹": "-", "⠸": "\\", "⠼": "|", "⠴": "/", "⠦": "-", "⠧": "\\", "⠇": "|", "⠏": "/",
 }
 _TRANSLATION = str.maketrans(ASCII_GLYPHS)
@@ -40,6 +41,7 @@ class SafeStream:
             except (ValueError, OSError):
                 pass
         self.peer: SafeStream | None = None  # the other stream, for the "output was closed" note
+        self.announce = False  # a run or resume: say that it goes on without output (a listing just stops)
 
     def write(self, text: str) -> int:
         if self.closed_by_reader:
@@ -88,7 +90,7 @@ class SafeStream:
             raise exc
         self.closed_by_reader = True
         _point_at_devnull(self._stream)
-        if self.peer is not None and not self.peer.closed_by_reader:
+        if self.announce and self.peer is not None and not self.peer.closed_by_reader:
             reason = "the reader of the pipe exited" if isinstance(exc, BrokenPipeError) else str(exc)
             self.peer.write(CLOSED_NOTE.format(name=f"{self._name}: {reason}"))
             self.peer.flush()
@@ -127,3 +129,10 @@ def install() -> None:
         wrapped[name] = SafeStream(stream, name)
         setattr(sys, name, wrapped[name])
     wrapped["stdout"].peer, wrapped["stderr"].peer = wrapped["stderr"], wrapped["stdout"]
+
+
+def announce_closed_output() -> None:
+    """For run and resume: when an output closes, say on the other one that the run goes on without it."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, SafeStream):
+            stream.announce = True

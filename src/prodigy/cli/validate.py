@@ -60,7 +60,7 @@ def validate(workflows: tuple[str, ...], run_path: str | None, params: tuple[str
             for warning in path_warnings(uncommitted(resolve_run_dir(run_path), named_paths(wf))):
                 out.print(f"[yellow]warning[/yellow] {escape(warning)}")
             what = (f"MapReduce workflow '{wf.name}'" if wf.is_mapreduce
-                    else f"standard workflow '{wf.name}' with {len(wf.steps)} steps")
+                    else f"standard workflow '{wf.name}' with {len(wf.steps)} step{'' if len(wf.steps) == 1 else 's'}")
             out.print(f"[green]✔[/green] {escape(path)}: valid {escape(what)}{escape(_composed(wf))}")
     return int(ExitCode.USAGE if failed else ExitCode.OK)
 

@@ -6,7 +6,7 @@ executors, so listing 1,000 sessions never opens a job journal."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +49,10 @@ class SessionListing:
 
 def _row(record: SessionRecord, now: float) -> SessionRow:
     original = (record.extra.get("legacy") or {}).get("original_id")
+    status, progress = true_status(record), true_progress(record)
     return SessionRow(
         id=record.id, kind=record.kind, workflow=record.workflow_name, workflow_path=record.workflow_path,
-        status=record.status, phase=record.phase, progress=dict(record.progress), created_at=record.created_at,
+        status=status, phase=record.phase, progress=progress, created_at=record.created_at,
         updated_at=record.updated_at, age_seconds=age_seconds(record.created_at, now), job_id=record.job_id,
         resumable=record.resumable, origin=f"converted from {original}" if original else None,
     )
@@ -63,6 +64,30 @@ def _original_row(row: Any, now: float) -> SessionRow:
         progress=dict(row.progress), created_at=row.created_at, updated_at=row.updated_at,
         age_seconds=age_seconds(row.created_at, now) if row.created_at else None, job_id=row.job_id,
         resumable=row.resumable, origin="original")
+
+
+def true_status(record: SessionRecord, *, live: bool | None = None) -> str:
+    """The record's status, except that a "running" session no process executes (its lock is free: the process
+    was killed, or died with its output) is interrupted."""
+    if record.status != "running":
+        return record.status
+    return "running" if (locks.is_locked(record.id) if live is None else live) else "interrupted"
+
+
+def true_progress(record: SessionRecord) -> dict[str, int]:
+    """Progress as recorded, except for a MapReduce job still marked running: its journal (the snapshot plus the
+    records after it) is the truth, so a listing mid-run or after a kill shows what is done."""
+    if record.status != "running" or record.kind != "mapreduce" or not record.job_id:
+        return dict(record.progress)
+    try:
+        _store, state = load_job(job_ref(Target(session=record, job_id=record.job_id, resolved_via="record")))
+    except (StateError, NotFoundError, OSError):
+        return dict(record.progress)
+    if state.item_count is None:
+        return dict(record.progress)
+    numbers = counts(state)
+    return {"done": numbers["successful"] + numbers["failed"], "total": numbers["total"],
+            "failed": numbers["failed"], "dlq": numbers["dlq"]}
 
 
 def list_sessions(status: tuple[str, ...] = (), limit: int | None = None) -> SessionListing:
@@ -136,8 +161,18 @@ def show_session(target: Target) -> SessionDetail:
             problems.append(str(exc).splitlines()[0])
     elif record.kind == "workflow":
         standard = _standard_view(record.id, problems)
+    shown = record.to_json()
+    if shown["status"] == "running" and not live:
+        shown["status"] = "interrupted"
+        shown["status_note"] = "its process is gone; the record still said running"
+    if job is not None and job.status == "running" and not live:
+        job = replace(job, status="interrupted")
+    if job is not None and job.counts["total"]:
+        c = job.counts
+        shown["progress"] = {"done": c["successful"] + c["failed"], "total": c["total"], "failed": c["failed"],
+                             "dlq": c["dlq"]}
     return SessionDetail(
-        record=record.to_json(), age_seconds=age_seconds(record.created_at), live=live,
+        record=shown, age_seconds=age_seconds(record.created_at), live=live,
         lock_holder=locks.read_holder(record.id) if live else None, job=job, standard=standard,
         next_command=next_command(record, live=live, dlq=dlq), problems=tuple(problems),
     )

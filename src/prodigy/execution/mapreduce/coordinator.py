@@ -71,6 +71,7 @@ class Coordinator:
         self.governor = governor or AgentGovernor(AgentPolicy())
         self.run = MapRun()
         self._last_progress = 0.0
+        self._awaiting_retry: set[int] = set()  # failed an attempt, waiting for the next one (not running)
         self._running: dict[Future[ItemOutcome], ItemTask] = {}
         self._started: set[tuple[int, int]] = set()  # (item, attempt) whose `start` record is written
         self._started_lock = threading.Lock()
@@ -167,6 +168,7 @@ class Coordinator:
     def _submit(self, executor: ItemExecutor, index: int, total: int) -> None:
         # No record yet: the attempt's `start` record is written when its first command is about to run.
         attempt = self.state.item(index).attempts + 1
+        self._awaiting_retry.discard(index)
         self.reporter.emit("item_started", index=index, attempt=attempt)
         task = ItemTask(index=index, attempt=attempt, item=self.items[index], total=total, steps=self.steps,
                         variables=self.variables, timeout=self.timeout)
@@ -268,6 +270,7 @@ class Coordinator:
             self.store.append(record, sync=False)
             delay = self.policy.retry_backoff * (2 ** (used - 1)) if self.policy.retry_backoff else 0
             heapq.heappush(delayed, (time.monotonic() + delay, index))
+            self._awaiting_retry.add(index)
             self.run.retried += 1
             return lambda: self.reporter.emit("item_retry", index=index, outcome=result)
         record["final"] = "skip" if self.policy.on_item_failure == "skip" else "dlq"
@@ -312,4 +315,4 @@ class Coordinator:
         numbers = counts(self.state)
         self.reporter.emit("map_progress", done=numbers["successful"] + numbers["failed"],
                            succeeded=numbers["successful"], failed=numbers["failed"],
-                           running=len(self._running), total=numbers["total"])
+                           running=len(self._running), total=numbers["total"], retrying=len(self._awaiting_retry))

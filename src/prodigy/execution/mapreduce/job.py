@@ -379,7 +379,8 @@ class _JobRun:
     def _phase_started(self, phase: str, total: int) -> None:
         self.events.emit("phase_started", phase=phase, total=total)
         self.reporter.emit("phase_started", phase=phase, total=total,
-                           done=self._done_in(phase))
+                           done=self._done_in(phase),
+                           **({"succeeded_before": counts(self.state)["successful"]} if phase == "map" else {}))
 
     def _done_in(self, phase: str) -> int:
         if phase == "setup":
