@@ -192,3 +192,15 @@ def test_claude_workflow_without_the_agent_cli(invoke, write_workflow, work: Pat
     code, out, err = invoke("run", str(path), "-p", str(work))
     assert code == 2 and "agent CLI" in err and "PRODIGY_CLAUDE_BIN" in err
     assert not (work / "ledger").exists() and "Session:" not in out
+
+
+def test_a_misspelt_command_gets_a_suggestion(invoke) -> None:
+    code, _out, err = invoke("resum", "x")
+    assert code == 2 and "No such command 'resum'. Did you mean 'resume'?" in err
+
+
+def test_max_retries_needs_force_and_force_needs_a_retry(invoke) -> None:
+    code, _out, err = invoke("resume-job", "mapreduce-x", "--max-retries", "3")
+    assert code == 2 and "without --force they do not run" in err and "Add --force" in err
+    code, _out, err = invoke("resume", "session-x", "--force", "--max-retries", "0")
+    assert code == 2 and "would retry nothing" in err

@@ -35,7 +35,7 @@ def test_list_all_jobs_with_dlq_items(state: ops.Built) -> None:
     assert [r[:3] for r in rows] == [["item_1", "1", "1"], ["item_3", "1", "1"]]
     assert all("shell command exited with code 1" in r[3] for r in rows)
     assert state.completed_job not in out and state.interrupted_job not in out
-    assert f"Retry: prodigy dlq retry {state.dlq_job}" in out
+    assert f"Retry: prodigy resume-job {state.dlq_job} --force" in out
 
 
 def test_list_one_job_by_prefix_and_json_shape(state: ops.Built) -> None:
@@ -66,7 +66,7 @@ def test_list_with_nothing_anywhere(prodigy_home: Path) -> None:
 def test_show_full_history_with_item_data(state: ops.Built) -> None:
     code, out, err = ops.invoke("dlq", "show", state.dlq_job)
     assert code == 0, err
-    assert "item_1: dlq, 1 attempt(s), 1 failed" in out
+    assert "item_1: dlq, 1 attempt(s): 1 failed" in out
     assert 'Data: {"n": 2, "ok": false, "tag": "b"}' in out
     assert "Attempt 1: failed at" in out and "Exit code: 1" in out
     assert "bad item 2" in out and "bad item 4" in out  # the stderr tails

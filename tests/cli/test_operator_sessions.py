@@ -100,7 +100,7 @@ def test_show_mapreduce_session_with_its_job(state: ops.Built) -> None:
     assert "Items:        4 total, 2 succeeded, 2 failed, 0 not run" in out
     assert f"DLQ:          2 item(s) (prodigy dlq list {state.dlq_job})" in out
     assert "Job folder:" in out and "Events:" in out
-    assert f"Next: prodigy dlq retry {state.dlq_job}" in out
+    assert f"Next: prodigy resume-job {state.dlq_job} --force" in out
     code, out, _ = ops.invoke("sessions", "show", state.interrupted_job[:48])  # a job id prefix works too
     assert code == 0
     assert "Status:    interrupted" in out

@@ -229,7 +229,7 @@ def check_test_resume(box: Sandbox) -> None:
     assert [label for label in ("step1", "step2", "step3", "step4", "step5") if resumed.lines(label)] == [
         "step3", "step4", "step5"], resumed
     assert resumed.lines("step3") == ["Step 3 - fixed"]
-    assert "3 step(s) in this run, 2 done before it, 5 in total" in resumed.out
+    assert "3 of 5 step(s) in this run, 2 done before it" in resumed.out
 
 
 def check_standard_workflow(box: Sandbox) -> None:
@@ -240,7 +240,7 @@ def check_standard_workflow(box: Sandbox) -> None:
     assert run.lines("step4")[-1] == "Check completed", run  # cargo failed; `|| echo` recovered
     assert run.lines("step6") == ["README.md exists"]
     assert run.lines("step7") == ["Workflow complete"]
-    assert "7 step(s) in this run" in run.out
+    assert "7 of 7 step(s) in this run" in run.out
 
 
 def check_test_mapreduce(box: Sandbox) -> None:

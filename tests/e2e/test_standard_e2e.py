@@ -329,7 +329,7 @@ def test_real_test_resume_yml(work: Path, prodigy) -> None:
         assert step in out
     for step in ("[1/5]", "[2/5]", "Step 1 - Starting workflow", "Step 2 - Processing data"):
         assert step not in out
-    assert "3 step(s) in this run, 2 done before it" in out
+    assert "3 of 5 step(s) in this run, 2 done before it" in out
 
 
 @pytest.mark.skipif(not REAL.is_dir(), reason="the shared workflow files are not available")
@@ -342,7 +342,7 @@ def test_real_standard_workflow_yml(work: Path, prodigy) -> None:
     assert code == 0, out + err
     assert "Found 2 Rust files" in out  # xargs -I {} got its literal {}
     assert "README.md exists" in out and "Workflow complete" in out
-    assert "completed: 7 step(s) in this run" in out
+    assert "7 of 7 step(s) in this run" in out
 
 
 def test_python_module_entry_point(work: Path, write_workflow) -> None:

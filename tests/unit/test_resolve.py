@@ -132,3 +132,30 @@ def test_invalid_ids_are_rejected_before_touching_a_path(bad: str) -> None:
     for function in (resolve, resolve_job):
         with pytest.raises(InvalidIdError):
             function(bad)
+
+
+def test_resume_job_takes_the_id_of_a_mapreduce_session_or_a_bare_uuid() -> None:
+    save_session(S1, job_id=JOB1)
+    write_mappings(JOB1, S1, "wf")
+    save_session(S2, job_id=None, kind="workflow")
+    for typed in (S1, "session-1111", S1.removeprefix("session-"), "11111111"):
+        target = resolve_job(typed)
+        assert (target.session.id, target.job_id) == (S1, JOB1)
+    assert resolve("22222222-2222").session.id == S2  # a bare uuid prefix, as copied from a listing
+    with pytest.raises(NotFoundError, match="is a standard workflow") as info:
+        resolve_job(S2)
+    assert info.value.hint == f"Resume it with: prodigy resume {S2}"
+
+
+def test_a_near_miss_suggests_the_id() -> None:
+    save_session(S1, job_id=JOB1)
+    write_mappings(JOB1, S1, "wf")
+    with pytest.raises(NotFoundError) as info:
+        resolve("session-11111211-1111")  # one character off
+    assert f"Did you mean {S1}?" in info.value.hint
+    with pytest.raises(NotFoundError) as info:
+        resolve_job("mapreduce-20260101_12000_session")  # a digit missing
+    assert f"Did you mean {JOB1}?" in info.value.hint
+    with pytest.raises(NotFoundError) as info:
+        resolve("session-99999999")  # nothing close
+    assert "Did you mean" not in info.value.hint

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+from typing import Any
 
 import click
 
@@ -59,6 +60,17 @@ class LazyGroup(click.Group):
                 return None
             raise
         return getattr(module, attr)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as exc:  # `prodigy resum`: the commands are lazy, so click cannot suggest one
+            import difflib
+
+            close = difflib.get_close_matches(args[0] if args else "", list(COMMANDS), n=1, cutoff=0.6)
+            if close and "Did you mean" not in exc.message:
+                exc.message += f" Did you mean '{close[0]}'?"
+            raise
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, help_text) for name, (mod, _a, help_text) in COMMANDS.items() if _available(mod)]

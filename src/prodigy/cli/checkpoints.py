@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from prodigy.cli import complete
 from prodigy.cli.common import json_option
 
 GROUP_EPILOG = """\b
@@ -53,7 +54,8 @@ def checkpoints() -> None:
 
 
 @checkpoints.command(name="list", epilog=LIST_EPILOG)
-@click.argument("target_id", required=False, metavar="[SESSION_ID|JOB_ID]")
+@click.argument("target_id", required=False, metavar="[SESSION_ID|JOB_ID]",
+                shell_complete=complete.session_or_job_ids)
 @json_option
 def list_(target_id: str | None, json_output: bool) -> int:
     """List checkpoints, newest session first."""
@@ -89,7 +91,7 @@ def _size(size: int | None) -> str:
 
 
 @checkpoints.command(epilog=SHOW_EPILOG)
-@click.argument("target_id", metavar="SESSION_ID|JOB_ID")
+@click.argument("target_id", metavar="SESSION_ID|JOB_ID", shell_complete=complete.session_or_job_ids)
 @json_option
 def show(target_id: str, json_output: bool) -> int:
     """Summarise a standard checkpoint or a job snapshot."""
@@ -138,7 +140,7 @@ def _render_state(out: Any, detail: dict[str, Any]) -> None:
 
 
 @checkpoints.command(epilog=VALIDATE_EPILOG)
-@click.argument("target_id", metavar="SESSION_ID|JOB_ID")
+@click.argument("target_id", metavar="SESSION_ID|JOB_ID", shell_complete=complete.session_or_job_ids)
 @click.option("--repair", is_flag=True, help="Rebuild the job snapshot from a full fold of the journal.")
 @json_option
 def validate(target_id: str, repair: bool, json_output: bool) -> int:

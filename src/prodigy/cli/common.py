@@ -101,13 +101,14 @@ def render_standard_summary(reporter: ConsoleReporter, summary: Any) -> None:
 
     agents = agents_line(summary.agents)
     if result.status == "completed":
-        out.print(f"[green]✔ {header} completed[/green]: {counts}")
+        out.print(f"[green]✔ {header} completed[/green]")
+        out.print(f"  {counts}")
         if agents:
             out.print(f"  Agents: {escape(agents)}")
         return
     if result.status == "interrupted":
-        out.print(f"[yellow]■ {header} interrupted[/yellow] at step {result.failed_index + 1}/{result.total_steps}: "
-                  f"{counts}")
+        out.print(f"[yellow]■ {header} interrupted[/yellow] at step {result.failed_index + 1}/{result.total_steps}")
+        out.print(f"  {counts}")
     elif result.status == "stopped":
         from prodigy.execution.agents.policy import stop_summary
 
@@ -133,15 +134,15 @@ def render_standard_summary(reporter: ConsoleReporter, summary: Any) -> None:
 
 
 def _step_counts(result: Any) -> str:
-    """'2 step(s) completed in this run, 1 failed, 0 done before it, 4 in total; 3.1s': the step that stopped
-    the run is counted apart from the ones that completed."""
+    """'2 of 4 step(s) completed in this run, 1 interrupted, 0 done before it; 2.3s': the step that stopped the
+    run is counted apart from the ones that completed (and the line fits 80 columns)."""
     ended = result.status != "completed" and result.failure is not None and not result.failure.ok
     completed = result.steps_run - (1 if ended else 0)
     stopper = {"interrupted": "interrupted", "failed": "failed", "stopped": "stopped"}.get(result.status, "")
     apart = f", 1 {stopper}" if ended and stopper else ""
     verb = " completed" if result.status != "completed" else ""
-    return (f"{completed} step(s){verb} in this run{apart}, {result.steps_already_done} done before it, "
-            f"{result.total_steps} in total; {fmt_duration(result.duration)}")
+    return (f"{completed} of {result.total_steps} step(s){verb} in this run{apart}, {result.steps_already_done} "
+            f"done before it; {fmt_duration(result.duration)}")
 
 
 def standard_summary_json(summary: Any) -> dict[str, Any]:

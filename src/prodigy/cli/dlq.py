@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from prodigy.cli import complete
 from prodigy.cli.common import executor_extra, executor_options, json_option, verbosity
 
 GROUP_EPILOG = """\b
@@ -80,7 +81,7 @@ def _job_json(job: Any, *, history: bool = False) -> dict[str, Any]:
 
 
 @dlq.command(name="list", epilog=LIST_EPILOG)
-@click.argument("job_id", required=False, metavar="[JOB_ID]")
+@click.argument("job_id", required=False, metavar="[JOB_ID]", shell_complete=complete.job_ids)
 @json_option
 def list_(job_id: str | None, json_output: bool) -> int:
     """Failed items: item id, attempts, last error, exit code, log path."""
@@ -126,7 +127,9 @@ def _render_job(out: Any, job: Any) -> None:
     for warning in job.warnings:
         out.print(f"Warning: {warning}", markup=False)
     if job.items:
-        out.print(f"Details: prodigy dlq show {job.job_id}   Retry: prodigy dlq retry {job.job_id}",
+        from prodigy.resume.plan import retry_command
+
+        out.print(f"Details: prodigy dlq show {job.job_id}   Retry: {retry_command(job.job_id)}",
                   markup=False)
 
 
@@ -138,7 +141,7 @@ def _one_line(text: str | None, width: int = 80) -> str:
 
 
 @dlq.command(epilog=SHOW_EPILOG)
-@click.argument("job_id", metavar="JOB_ID")
+@click.argument("job_id", metavar="JOB_ID", shell_complete=complete.job_ids)
 @click.argument("item_ids", nargs=-1, metavar="[ITEM_ID...]")
 @json_option
 def show(job_id: str, item_ids: tuple[str, ...], json_output: bool) -> int:
@@ -174,7 +177,10 @@ def _render_history(out: Any, item: Any) -> None:
         from prodigy.execution.agents.usage import fmt_cost
 
         spent = f", {fmt_cost(item.spend['cost_usd'])} spent on agents"
-    out.print(f"{item.item_id}: {item.status}, {item.attempts} attempt(s), {len(item.failures)} failed{spent}",
+    failed = len(item.failures)
+    other = item.attempts - failed - (1 if item.status == "succeeded" else 0)
+    cut = f", {other} cut short by an interruption or a crash (not failures; not listed)" if other > 0 else ""
+    out.print(f"{item.item_id}: {item.status}, {item.attempts} attempt(s): {failed} failed{cut}{spent}",
               markup=False)
     if item.data is not None:
         out.print(f"  Data: {json.dumps(item.data, ensure_ascii=False)}", markup=False)
@@ -190,7 +196,7 @@ def _render_history(out: Any, item: Any) -> None:
 
 
 @dlq.command(epilog=RETRY_EPILOG)
-@click.argument("job_id", metavar="JOB_ID")
+@click.argument("job_id", metavar="JOB_ID", shell_complete=complete.job_ids)
 @click.option("--max-parallel", type=click.IntRange(min=1), metavar="N",
               help="Run at most N items at once (default: the workflow's max_parallel).")
 @click.option("--max-retries", type=click.IntRange(min=1), default=2, show_default=True, metavar="N",
@@ -255,7 +261,7 @@ def _run_retry(ctx: click.Context, target: Any, extra: dict[str, Any], json_outp
 
 
 @dlq.command(epilog=PURGE_EPILOG)
-@click.argument("job_id", metavar="JOB_ID")
+@click.argument("job_id", metavar="JOB_ID", shell_complete=complete.job_ids)
 @click.argument("item_ids", nargs=-1, metavar="[ITEM_ID...]")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @json_option

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from prodigy.cli import complete
 from prodigy.cli.common import json_option
 
 GROUP_EPILOG = """\b
@@ -55,7 +56,7 @@ def events() -> None:
 
 
 @events.command(name="ls", epilog=LS_EPILOG)
-@click.argument("job_id", metavar="JOB_ID")
+@click.argument("job_id", metavar="JOB_ID", shell_complete=complete.job_ids)
 @click.option("--type", "types", multiple=True, metavar="TYPE",
               help="Only events of this type, e.g. item_failed (repeatable).")
 @click.option("--item", metavar="ID", help="Only events of this item (item_7 or 7).")
@@ -114,7 +115,7 @@ def _row(event: dict[str, Any]) -> list[Any]:
 
 
 @events.command(epilog=FOLLOW_EPILOG)
-@click.argument("job_id", metavar="JOB_ID")
+@click.argument("job_id", metavar="JOB_ID", shell_complete=complete.job_ids)
 def follow(job_id: str) -> int:
     """Print a job's events as they are written, until the job ends."""
     from prodigy.cli.render import console
@@ -139,7 +140,7 @@ def follow(job_id: str) -> int:
 
 
 @events.command(epilog=STATS_EPILOG)
-@click.argument("job_id", metavar="JOB_ID")
+@click.argument("job_id", metavar="JOB_ID", shell_complete=complete.job_ids)
 @json_option
 def stats(job_id: str, json_output: bool) -> int:
     """Summarise a job's events: counts, success rate, durations, resumes."""

@@ -193,8 +193,9 @@ class MapReduceView:
 
     def on_job_resume_plan(self, session_id: str, job_id: str, job_dir: str, plan: Any, force: bool,
                            reaped: int) -> None:
-        self.print(f"Resuming MapReduce job [bold]{job_id}[/bold]")
-        self.print(f"Session: {session_id}")
+        # Lines of at most 80 columns, ids included (a job id is 70 characters).
+        self.print(f"Resuming MapReduce session [bold]{session_id}[/bold]")
+        self.print(f"Job:     {job_id}")
         self.print(f"Job folder: {escape(job_dir)}")
         self.print(f"Phase: {plan.phase}")
         if plan.total_items is not None:
@@ -204,9 +205,9 @@ class MapReduceView:
                 from prodigy.execution.agents.usage import fmt_cost
 
                 done = f"{plan.done} done ({fmt_cost(plan.done_cost_usd)} recorded, not re-run)"
-            self.print(f"Items: {plan.total_items} total, {done}, {len(plan.in_flight)} in "
-                       f"flight at interruption (will re-run), {len(plan.dlq)} in DLQ ({dlq_note}), "
-                       f"{len(plan.pending)} pending")
+            self.print(f"Items: {plan.total_items} total, {done}, {len(plan.pending)} pending")
+            self.print(f"       {len(plan.in_flight)} in flight at interruption (will re-run)")
+            self.print(f"       {len(plan.dlq)} in DLQ ({dlq_note})")
         if reaped:
             self.print(f"Ended {reaped} command(s) still running from the interrupted run.")
 

@@ -139,8 +139,8 @@ class ConsoleReporter(MapReduceView, WorktreeView):
             from prodigy.execution.agents.usage import fmt_cost
 
             recorded = f"; {fmt_cost(done_cost)} recorded, not re-run"
-        self.print(f"Resuming session [bold]{session_id}[/bold] from step {start + 1}/{total} "
-                   f"({done} step(s) already done, skipped{recorded})")
+        self.print(f"Resuming session [bold]{session_id}[/bold]")
+        self.print(f"  from step {start + 1}/{total} ({done} step(s) already done, skipped{recorded})")
         self.print(f"Workflow: {escape(workflow)}")
 
     def on_workflow_changed(self, old: str, new: str, detail: str = "") -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from prodigy.cli import complete
 from prodigy.cli.common import (
     cost_extra,
     executor_extra,
@@ -58,7 +59,8 @@ def _resume_options(func):
 
 
 @click.command(epilog=RESUME_EPILOG)
-@click.argument("target", required=False, metavar="[SESSION_ID|JOB_ID]")
+@click.argument("target", required=False, metavar="[SESSION_ID|JOB_ID]",
+                shell_complete=complete.session_or_job_ids)
 @_resume_options
 @click.pass_context
 def resume(ctx: click.Context, target: str | None, path: str | None, force: bool, no_refresh: bool, yes: bool,
@@ -75,7 +77,7 @@ def resume(ctx: click.Context, target: str | None, path: str | None, force: bool
 
 
 @click.command(name="resume-job", epilog=RESUME_JOB_EPILOG)
-@click.argument("job_id", metavar="JOB_ID")
+@click.argument("job_id", metavar="JOB_ID", shell_complete=complete.job_ids)
 @_resume_options
 @click.pass_context
 def resume_job(ctx: click.Context, job_id: str, path: str | None, force: bool, no_refresh: bool, yes: bool,
@@ -89,8 +91,23 @@ def resume_job(ctx: click.Context, job_id: str, path: str | None, force: bool, n
                    refresh=not no_refresh)
 
 
+def _check_retries(ctx: click.Context, force: bool, max_retries: int) -> None:
+    """--max-retries only means something with --force: say so instead of ignoring it."""
+    from prodigy.errors import UsageError
+
+    typed = ctx.get_parameter_source("max_retries") is click.core.ParameterSource.COMMANDLINE
+    if force and max_retries == 0:
+        raise UsageError("--force --max-retries 0 would retry nothing: each item in the dead-letter queue would "
+                         "get 0 more attempts.", hint="Give --max-retries 1 or more (the default is 2).")
+    if typed and not force:
+        raise UsageError(f"--max-retries {max_retries} sets how many more attempts the items in the dead-letter "
+                         "queue get with --force; without --force they do not run.",
+                         hint="Add --force to retry them, or leave out --max-retries.")
+
+
 def _resume(ctx: click.Context, typed, path, force, max_retries, workflow_override, json_output,
             yes: bool = False, extra: dict | None = None, *, refresh: bool = True) -> int:
+    _check_retries(ctx, force, max_retries)
     from prodigy.cli.legacy_render import render_conversion
     from prodigy.cli.render import ConsoleReporter
     from prodigy.cli.worktree_render import merge_prompt

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from prodigy.cli import complete
 from prodigy.cli.common import (
     cost_extra,
     executor_extra,
@@ -41,7 +42,7 @@ run is its own session, resumable on its own; the end of the output lists them a
 
 
 @click.command(epilog=EPILOG)
-@click.argument("workflow", metavar="WORKFLOW")
+@click.argument("workflow", metavar="WORKFLOW", shell_complete=complete.workflow_files)
 @path_option
 @verbose_option
 @click.option("-y", "--yes", is_flag=True, help="Answer yes to every prompt.")

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from prodigy.cli import complete
 from prodigy.cli.common import json_option
 from prodigy.state.sessions import STATUSES
 
@@ -103,7 +104,7 @@ def _warn(warnings: Any) -> None:
 
 
 @sessions.command(epilog=SHOW_EPILOG)
-@click.argument("session_id", metavar="ID")
+@click.argument("session_id", metavar="ID", shell_complete=complete.session_or_job_ids)
 @json_option
 def show(session_id: str, json_output: bool) -> int:
     """Everything about one session (and, for MapReduce, its job)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from prodigy.cli import complete
 from prodigy.cli.common import param_options, read_params
 
 EPILOG = """\b
@@ -22,7 +23,8 @@ uses a git worktree of the last commit, which does not have them.
 
 
 @click.command(epilog=EPILOG)
-@click.argument("workflows", nargs=-1, required=True, metavar="WORKFLOW...")
+@click.argument("workflows", nargs=-1, required=True, metavar="WORKFLOW...",
+                shell_complete=complete.workflow_files)
 @click.option("-p", "--path", "run_path", metavar="DIR",
               help="The directory a run would use (default: the current directory); paths are checked there.")
 @param_options

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from prodigy.cli import complete
 from prodigy.cli.common import json_option
 
 GROUP_EPILOG = """\b
@@ -58,7 +59,8 @@ def ls(json_output: bool) -> int:
 
 
 @worktree.command(epilog=CLEAN_EPILOG)
-@click.argument("session_id", required=False, metavar="[SESSION_ID]")
+@click.argument("session_id", required=False, metavar="[SESSION_ID]",
+                shell_complete=complete.session_or_job_ids)
 @click.option("--orphaned", is_flag=True, help="Only leftovers (see below).")
 @click.option("--dry-run", is_flag=True, help="Show what would be removed; remove nothing.")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")

@@ -11,7 +11,7 @@ from prodigy.execution.mapreduce.job import JobSummary, execute_job, reap_orphan
 from prodigy.execution.reporter import Reporter
 from prodigy.execution.session import RunOptions, check_tools, conclude, recorded_inputs, reopen
 from prodigy.execution.signals import StopRequest
-from prodigy.resume.plan import plan_resume
+from prodigy.resume.plan import plan_resume, retry_command
 from prodigy.resume.resolve import Target
 from prodigy.resume.standard import load_recorded_workflow
 from prodigy.state import sessions
@@ -55,7 +55,7 @@ def resume_job(target: Target, options: RunOptions, stop: StopRequest, reporter:
         resume_plan = plan()
         if resume_plan.nothing_to_do:
             hint = (f"{len(resume_plan.dlq)} item(s) are in the dead-letter queue; retry them with: "
-                    f"prodigy resume-job {job_id} --force" if resume_plan.dlq and not force else None)
+                    f"{retry_command(job_id)}" if resume_plan.dlq and not force else None)
             raise NothingToResumeError(f"Job {job_id} already completed, nothing to resume.", hint=hint)
         reaped = reap_orphans(state)  # first: an item recovered below may still have a command running
         options = reopen(record, options, reporter)

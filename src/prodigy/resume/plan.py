@@ -31,6 +31,11 @@ class ResumePlan:
         return order
 
 
+def retry_command(job_id: str) -> str:
+    """The one command every hint gives for retrying a job's dead-letter queue."""
+    return f"prodigy resume-job {job_id} --force"
+
+
 def plan_resume(state: JobState, *, setup_total: int, reduce_total: int, force: bool,
                 max_retries: int, dlq_only: set[int] | None = None) -> ResumePlan:
     """dlq_only limits which DLQ items --force retries (`prodigy dlq retry --filter`)."""

@@ -252,7 +252,8 @@ class JobStore:
         except FileNotFoundError:
             return None, 0, None
         except (StateError, records.BadRecord, KeyError, TypeError, ValueError) as exc:
-            warnings.append(f"the checkpoint {self.snapshot_path} is unreadable ({str(exc).splitlines()[0]}); "
+            reason = str(exc).splitlines()[0].replace(f"The job checkpoint {self.snapshot_path} is ", "")
+            warnings.append(f"the checkpoint {self.snapshot_path} is unreadable ({reason.rstrip('.')}); "
                             "rebuilt the job state from the journal")
             return None, 0, None
 

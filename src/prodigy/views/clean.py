@@ -15,6 +15,7 @@ from typing import Any
 from prodigy import paths
 from prodigy.errors import LockHeldError, NotFoundError, StateError
 from prodigy.ids import JOB_ID_RE
+from prodigy.resume.plan import retry_command
 from prodigy.resume.resolve import Target
 from prodigy.state import cleanup, locks, sessions
 from prodigy.state.jobs import find_job_folder
@@ -88,7 +89,7 @@ def keep_reason(record: SessionRecord, *, older_than: float, force: bool, now: f
         return f"resumable ({record.status}): resume it with prodigy resume {record.id}, or pass -f to remove it"
     dlq = int(record.progress.get("dlq") or 0)
     if dlq_matters and dlq and not force:
-        return (f"its dead-letter queue has {dlq} item(s): retry them (prodigy dlq retry {record.job_id}) "
+        return (f"its dead-letter queue has {dlq} item(s): retry them ({retry_command(record.job_id)}) "
                 "or pass -f")
     return None
 

@@ -222,7 +222,9 @@ def next_command(record: SessionRecord, *, live: bool, dlq: int) -> str | None:
     if record.resumable:
         return f"prodigy resume {record.id}"
     if dlq and record.job_id:
-        return f"prodigy dlq retry {record.job_id}"
+        from prodigy.resume.plan import retry_command
+
+        return retry_command(record.job_id)
     return None
 
 

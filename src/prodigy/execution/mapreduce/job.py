@@ -69,7 +69,9 @@ class JobSummary:
         if self.status in ("interrupted", "failed", "stopped"):
             return f"prodigy resume {self.session_id}"
         if self.counts.get("dlq"):
-            return f"prodigy resume-job {self.job_id} --force --max-retries 2"
+            from prodigy.resume.plan import retry_command
+
+            return retry_command(self.job_id)
         return None
 
 
