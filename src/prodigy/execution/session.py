@@ -113,7 +113,7 @@ def execute_standard(workflow: Workflow, record: SessionRecord, checkpoint: Stan
     try:
         env = environment.build(workflow, session_id=record.id, run_dir=options.run_dir, profile=options.profile,
                                 inputs=options.inputs)
-    except ProdigyError as exc:  # e.g. an env value command failed: nothing ran, the session is resumable
+    except UsageError as exc:  # e.g. an env value command failed: nothing ran, the session is resumable
         return _failed_before_steps(workflow, record, checkpoint, exc, resumed)
     ctx = step_context(workflow, record.id, options, stop, env, on_line)
     record.status, record.error, record.finished_at = "running", None, None

@@ -153,7 +153,7 @@ def execute_job(workflow: Workflow, record: SessionRecord, store: JobStore, opti
     try:
         env = environment.build(workflow, session_id=record.id, run_dir=options.run_dir, profile=options.profile,
                                 extra={"PRODIGY_JOB_ID": state.job_id}, inputs=options.inputs)
-    except ProdigyError as exc:  # e.g. an env value command failed: nothing ran, the job is resumable
+    except UsageError as exc:  # e.g. an env value command failed: nothing ran, the job is resumable
         env = environment.RunEnvironment(process_env={}, variables={}, masker=Masker())
         failed: Any = exc
     else:
@@ -205,6 +205,8 @@ class _JobRun:
             message = self.env.masker(exc.message)
             self.events.emit("phase_failed", phase=self.state.phase, error=message)
             self._finish_session("failed", ExitCode(exc.exit_code), message)
+            if not isinstance(exc, UsageError):
+                raise  # state that cannot be written (exit 6) and the like: the one error handler reports it
             return self._summary("failed", ExitCode(exc.exit_code), error=message, failed_phase=self.state.phase,
                                  hint=self.env.masker(exc.hint) if exc.hint else None)
 
