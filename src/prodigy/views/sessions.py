@@ -1,7 +1,8 @@
 """`prodigy sessions list|show|clean`: views of the session records (and, for show, of the session's job).
 
-A listing reads only the session records: what it shows (status, phase, progress) is kept there by the
-executors, so listing 1,000 sessions never opens a job journal."""
+A listing reads the session records: what it shows (status, phase, progress) is kept there by the executors,
+so listing 1,000 finished sessions never opens a job journal. A MapReduce session still marked running is the
+exception: its progress comes from its journal, and if no process holds its lock it shows as interrupted."""
 
 from __future__ import annotations
 
