@@ -21,7 +21,9 @@ def json_option(func: Any) -> Any:
 
 def param_options(func: Any) -> Any:
     """--param KEY=VALUE (repeatable; the value is parsed as JSON when it parses) and --param-file FILE."""
-    func = click.option("--param-file", "param_file", metavar="FILE",
+    from prodigy.cli import complete
+
+    func = click.option("--param-file", "param_file", metavar="FILE", shell_complete=complete.workflow_files,
                         help="Parameter values from a JSON or YAML file (--param wins over it).")(func)
     return click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
                         help="A parameter value of a composed workflow (repeatable; JSON when it parses: 3, true, "

@@ -48,3 +48,19 @@ def session_or_job_ids(ctx: Any, param: Any, incomplete: str) -> list[Completion
 def job_ids(ctx: Any, param: Any, incomplete: str) -> list[CompletionItem]:
     """Job ids; the ids of MapReduce sessions work too (they name their job)."""
     return _items(_job_ids(incomplete), "MapReduce job") + _items(_session_ids(incomplete), "session")
+
+
+def template_names(ctx: Any, param: Any, incomplete: str) -> list[CompletionItem]:
+    """Registered template names (PRODIGY_HOME/templates and the current repository's .prodigy/templates)."""
+    from pathlib import Path
+
+    from prodigy import paths
+
+    folders = [Path.cwd() / ".prodigy" / "templates", paths.templates_dir()]
+    names = sorted({p.stem for folder in folders if folder.is_dir() for p in folder.glob(f"{incomplete}*")
+                    if p.suffix in (".yml", ".yaml")}) if "/" not in incomplete else []
+    return _items(names, "template")
+
+
+def template_names_or_files(ctx: Any, param: Any, incomplete: str) -> list[CompletionItem]:
+    return template_names(ctx, param, incomplete) + workflow_files(ctx, param, incomplete)

@@ -6,6 +6,7 @@ from dataclasses import asdict
 
 import click
 
+from prodigy.cli import complete
 from prodigy.cli.common import json_option, write_output
 
 EXPORT_EPILOG = """\b
@@ -27,8 +28,8 @@ Examples:
 
 
 @click.command(epilog=EXPORT_EPILOG)
-@click.argument("output", metavar="OUTPUT")
-@click.option("--job-id", "job_id", metavar="ID", help="Only this job (a job id, its session id, or a unique prefix).")
+@click.argument("output", metavar="OUTPUT", shell_complete=complete.workflow_files)
+@click.option("--job-id", "job_id", metavar="ID", shell_complete=complete.job_ids, help="Only this job (a job id, its session id, or a unique prefix).")
 @click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
 def export(output: str, job_id: str | None, fmt: str) -> int:
     """Write DLQ items to OUTPUT as JSON or CSV."""
@@ -48,7 +49,7 @@ def export(output: str, job_id: str | None, fmt: str) -> int:
 
 
 @click.command(epilog=STATS_EPILOG)
-@click.argument("job_id", required=False, metavar="[JOB_ID]")
+@click.argument("job_id", required=False, metavar="[JOB_ID]", shell_complete=complete.job_ids)
 @click.option("--workflow-id", "workflow_id", metavar="ID", hidden=True, help="The original's name for JOB_ID.")
 @json_option
 def stats(job_id: str | None, workflow_id: str | None, json_output: bool) -> int:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from prodigy.cli import complete
 from prodigy.cli.common import json_option, write_output
 
 SEARCH_EPILOG = """\b
@@ -42,7 +43,7 @@ is running is skipped.
 
 @click.command(epilog=SEARCH_EPILOG)
 @click.argument("pattern", metavar="PATTERN")
-@click.argument("job_id", required=False, metavar="[JOB_ID]")
+@click.argument("job_id", required=False, metavar="[JOB_ID]", shell_complete=complete.job_ids)
 @click.option("--fields", "fields", multiple=True, metavar="NAME",
               help="Match only these fields (repeatable, or comma-separated).")
 @click.option("--type", "types", multiple=True, metavar="TYPE", help="Only events of this type (repeatable).")
@@ -82,9 +83,9 @@ def search(pattern: str, job_id: str | None, fields: tuple[str, ...], types: tup
 
 
 @click.command(epilog=EXPORT_EPILOG)
-@click.argument("job_id", required=False, metavar="[JOB_ID]")
+@click.argument("job_id", required=False, metavar="[JOB_ID]", shell_complete=complete.job_ids)
 @click.option("--format", "fmt", type=click.Choice(["json", "csv", "markdown"]), default="json", show_default=True)
-@click.option("--output", "-o", default="-", show_default=True, metavar="FILE", help="Where to write (- for stdout).")
+@click.option("--output", "-o", default="-", show_default=True, metavar="FILE", shell_complete=complete.workflow_files, help="Where to write (- for stdout).")
 def export(job_id: str | None, fmt: str, output: str) -> int:
     """Export a job's events (or every job's) as JSON, CSV or a Markdown table."""
     from prodigy.cli.render import console
@@ -103,7 +104,7 @@ def export(job_id: str | None, fmt: str, output: str) -> int:
 
 
 @click.command(epilog=CLEAN_EPILOG)
-@click.argument("job_id", required=False, metavar="[JOB_ID]")
+@click.argument("job_id", required=False, metavar="[JOB_ID]", shell_complete=complete.job_ids)
 @click.option("--older-than", metavar="AGE", help="Drop events older than AGE: 12h, 7d, 2w.")
 @click.option("--max-events", type=click.IntRange(min=0), metavar="N", help="Keep at most the newest N events.")
 @click.option("--archive", is_flag=True, help="Append dropped events to events-archive.jsonl beside the log.")

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from prodigy.cli import complete
 from prodigy.cli.common import json_option
 
 EPILOG = """\b
@@ -29,7 +30,7 @@ _PREFIX = {"text": "agent: ", "user": "user: ", "tool": "→ ", "tool_result": "
 
 
 @click.command(epilog=EPILOG)
-@click.argument("session_id", required=False, metavar="[ID]")
+@click.argument("session_id", required=False, metavar="[ID]", shell_complete=complete.session_or_job_ids)
 @click.option("--latest", is_flag=True, help="The newest log (of the session, or of all sessions).")
 @click.option("--item", "--step", "selector", metavar="N", help="The log(s) of one map item (3, item_3) or step (2, setup1).")
 @click.option("--tail", is_flag=True, help="Follow the log as it is written, until the agent's result.")

@@ -52,7 +52,7 @@ run is its own session, resumable on its own; the end of the output lists them a
 @click.option("--args", "args", multiple=True, metavar="VALUE",
               help="Run once per value with $ARG (and ${ARG_1}, $PRODIGY_ARG) set to it (repeatable). In a "
                    "MapReduce workflow: one run with ARG_1..N.")
-@click.option("--map", "maps", multiple=True, metavar="PATTERN",
+@click.option("--map", "maps", multiple=True, metavar="PATTERN", shell_complete=complete.workflow_files,
               help="Run once per file matching the glob (repeatable): $ARG is the file name up to its first '-' "
                    "(65-foo.md: 65), ${FILE} the file name, ${FILE_PATH} its path.")
 @click.option("-n", "--max-iterations", "iterations", type=click.IntRange(min=1), default=1, metavar="N",

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from prodigy.cli import complete
 from prodigy.cli.common import json_option
 
 GROUP_EPILOG = """\b
@@ -44,7 +45,7 @@ def template() -> None:
 
 
 @template.command(epilog=REGISTER_EPILOG)
-@click.argument("path", metavar="PATH", type=click.Path(dir_okay=False))
+@click.argument("path", metavar="PATH", type=click.Path(dir_okay=False), shell_complete=complete.workflow_files)
 @click.option("-n", "--name", metavar="NAME", help="The registry name (default: the file name without .yml).")
 @click.option("-d", "--description", metavar="TEXT", help="What the template does.")
 @click.option("--version", "version", default="1.0.0", show_default=True, metavar="V")
@@ -119,7 +120,7 @@ Examples:
   prodigy template show standard-ci
   prodigy template show standard-ci --json
 """)
-@click.argument("name", metavar="NAME")
+@click.argument("name", metavar="NAME", shell_complete=complete.template_names)
 @json_option
 def show(name: str, json_output: bool) -> int:
     """A template's metadata, parameters and text."""
@@ -168,7 +169,7 @@ Examples:
 Only PRODIGY_HOME/templates entries can be deleted here; a repository's
 .prodigy/templates files belong to the repository (delete the file there).
 """)
-@click.argument("name", metavar="NAME")
+@click.argument("name", metavar="NAME", shell_complete=complete.template_names)
 @click.option("-y", "--yes", "-f", "--force", "yes", is_flag=True, help="Do not ask for confirmation.")
 def delete(name: str, yes: bool) -> int:
     """Remove a template from the registry."""
@@ -220,7 +221,7 @@ Checks the file as a workflow, composition included, with every problem at its f
 line. A required parameter without a value is fine here (its users give one). Exit 2 on
 errors.
 """)
-@click.argument("template_ref", metavar="PATH|NAME")
+@click.argument("template_ref", metavar="PATH|NAME", shell_complete=complete.template_names_or_files)
 @json_option
 def validate(template_ref: str, json_output: bool) -> int:
     """Check a template file (or a registered template) and list its parameters."""

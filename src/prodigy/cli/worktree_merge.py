@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from prodigy.cli import complete
 from prodigy.cli.common import json_option, verbose_option, verbosity
 
 EPILOG = """\b
@@ -25,7 +26,7 @@ when a merge failed or conflicted.
 
 
 @click.command(name="merge", epilog=EPILOG)
-@click.argument("name", required=False, metavar="[NAME]")
+@click.argument("name", required=False, metavar="[NAME]", shell_complete=complete.session_or_job_ids)
 @click.option("--all", "all_", is_flag=True, help="Every completed session with commits to merge.")
 @click.option("--force", is_flag=True, help="Also a session that did not complete (failed, interrupted).")
 @click.option("--dry-run", is_flag=True, help="Say what would be merged; merge nothing.")
