@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from prodigy.workflow.interpolate import InterpolationError, render_shell
+from prodigy.workflow.interpolate import InterpolationError, SecretEnv, render_shell
 
 EXAMPLES = int(os.environ.get("PRODIGY_QUOTING_EXAMPLES", "60"))
 SETTINGS = settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
@@ -199,3 +199,33 @@ def test_a_template_left_in_an_open_context_is_refused_with_where(template: str,
     with pytest.raises(InterpolationError, match=r"position") as exc:
         render_shell(template, {"v": "x"})
     assert where in str(exc.value)
+
+
+# ---------------------------------------------------------------- secrets go through the environment
+
+
+@SETTINGS
+@given(template=TEMPLATES, value=VALUES.map(lambda v: f"tok-{v}-en"))
+def test_a_secret_value_is_never_in_the_script_and_still_arrives(shells: list[Shell], tmp_path: Path,
+                                                                 template: str, value: str) -> None:
+    secrets = SecretEnv(lambda text: value in text)
+    try:
+        script = render_shell(template, {"v": value}, secrets=secrets)
+    except InterpolationError as exc:
+        assert "quoted here-document" in str(exc) or "NUL" in str(exc), exc
+        return
+    assert value not in script and secrets.env == {"PRODIGY_SECRET_0": value}
+    folder = tmp_path / "run"
+    folder.mkdir(exist_ok=True)
+    for shell in shells:
+        (folder / PWNED).unlink(missing_ok=True)
+        result = subprocess.run([*shell.argv, script], cwd=folder, env={**shell.env, **secrets.env},
+                                capture_output=True, timeout=10)
+        assert not (folder / PWNED).exists(), (shell.name, script)
+        assert _expected_present(result.stdout, value) or _expected_present(result.stdout, value.rstrip("\n")), (
+            shell.name, template, script, result.stdout, result.stderr)
+
+
+def test_a_secret_cannot_be_inserted_raw() -> None:
+    with pytest.raises(InterpolationError, match="cannot be inserted |raw"):
+        render_shell("echo ${v|raw}", {"v": "tok"}, secrets=SecretEnv(lambda text: "tok" in text))

@@ -33,6 +33,9 @@ class Masker:
     def __bool__(self) -> bool:
         return bool(self.secrets)
 
+    def holds_secret(self, text: str) -> bool:
+        return any(secret in text for secret in self.secrets)
+
 
 class StepProgress:
     """Durable progress inside one step (foreach iterations, a validation loop), so that a resume continues it

@@ -12,7 +12,7 @@ from typing import Any
 from prodigy.errors import UsageError
 from prodigy.execution import process
 from prodigy.execution.context import Masker
-from prodigy.workflow.interpolate import render, render_shell
+from prodigy.workflow.interpolate import SecretEnv, render, render_shell
 from prodigy.workflow.model import EnvVar, Workflow
 
 DYNAMIC_ENV_TIMEOUT = 60.0
@@ -42,7 +42,7 @@ def build(workflow: Workflow, *, session_id: str, run_dir: Path, profile: str | 
     parameters = dict(workflow.parameters)  # a composed workflow's parameter values: variables, not env
     for key, env_var in declared.items():
         scope = {**base, **parameters, **resolved}
-        value = _value(env_var, scope, run_dir)
+        value = _value(env_var, scope, run_dir, Masker(secrets))
         resolved[key] = value
         if env_var.secret:
             secrets.append(value)
@@ -61,9 +61,9 @@ def check_profile(workflow: Workflow, profile: str | None) -> None:
         raise UsageError(f"Unknown profile {profile!r} (profiles in {workflow.path.name}: {known}).")
 
 
-def _value(env_var: EnvVar, scope: dict[str, str], run_dir: Path) -> str:
+def _value(env_var: EnvVar, scope: dict[str, str], run_dir: Path, masker: Masker) -> str:
     if env_var.command is not None:
-        return _command_value(env_var.command, scope, run_dir)
+        return _command_value(env_var.command, scope, run_dir, masker)
     if env_var.condition is not None:
         from prodigy.workflow import expr  # only for workflows that use expressions
 
@@ -78,14 +78,16 @@ def _substitute_env_refs(text: str, scope: dict[str, str]) -> str:
     return _ENV_REF.sub(lambda mt: scope.get(mt.group(1), ""), text)
 
 
-def _command_value(command: str, scope: dict[str, str], run_dir: Path) -> str:
+def _command_value(command: str, scope: dict[str, str], run_dir: Path, masker: Masker) -> str:
     """A dynamic env value: the command's stdout, computed once when the run starts."""
-    result = process.run(["/bin/sh", "-c", render_shell(command, scope)], cwd=run_dir, env=scope,
+    secrets = SecretEnv(masker.holds_secret)  # the secrets resolved so far reach it through its environment
+    script = render_shell(command, scope, secrets=secrets)
+    result = process.run(["/bin/sh", "-c", script], cwd=run_dir, env={**scope, **secrets.env},
                          timeout=DYNAMIC_ENV_TIMEOUT)
     if not result.ok:
         reason = result.start_error or f"exit code {result.exit_code}"
         raise UsageError(f"The env value command failed ({reason}): {command}",
-                         hint=result.stderr.strip()[-500:] or None)
+                         hint=masker(result.stderr.strip()[-500:]) or None)
     return result.stdout.strip()
 
 

@@ -191,7 +191,8 @@ class _Conversion:
                 self.warnings.append("dry run: the map input is a command, not run now; the work list is read and "
                                      "checked when the conversion runs")
                 return None
-        work = resolve_items(spec, run_dir=exec_dir, variables=variables, env=env.process_env)
+        work = resolve_items(spec, run_dir=exec_dir, variables=variables, env=env.process_env,
+                             holds_secret=env.masker.holds_secret)
         self.warnings += work.warnings
         return work.items, work.source
 

@@ -159,7 +159,7 @@ def references(template: str, *, shell: bool = False) -> list[Reference]:
     if shell:
         found: list[Reference] = []
 
-        def collect(ref: Reference, _quote: Callable[[str], str]) -> str | None:
+        def collect(ref: Reference) -> tuple[str, bool] | None:
             found.append(ref)
             return None
 
@@ -190,20 +190,43 @@ def unresolved(template: str, ctx: Mapping[str, Any]) -> list[str]:
             if ref.braced and ref.default is None and not evaluate(ref, ctx)[0]]
 
 
-def render_shell(template: str, ctx: Mapping[str, Any]) -> str:
-    """Interpolate into an `sh -c` script so each value is one literal string in its quoting context."""
-    def resolve(ref: Reference, quote: Callable[[str], str]) -> str | None:
+def render_shell(template: str, ctx: Mapping[str, Any], *, secrets: SecretEnv | None = None) -> str:
+    """Interpolate into an `sh -c` script so each value is one literal string in its quoting context.
+
+    With `secrets`, a value that holds a secret is not written into the script at all: the script reads it
+    from an environment variable (`secrets.env`, to be added to the command's environment), so it never
+    appears in the command line that `ps` shows every user."""
+    def resolve(ref: Reference) -> tuple[str | list[str], bool] | None:
         if _shell_default(ref, ctx):
             return None  # ${HOME:-/tmp} with HOME unknown to prodigy: the shell applies the default
         found, value = evaluate(ref, ctx)
         if not found:
             return None
         if isinstance(value, FileList) and not ref.raw:  # each file one shell word: `git add ${step.files_added}`
-            return " ".join(quote(str(item)) for item in value)
-        text = to_text(value)
-        return text if ref.raw else quote(text)
+            return [str(item) for item in value], False
+        return to_text(value), ref.raw
 
-    return _ShellLexer(template, resolve).run()
+    return _ShellLexer(template, resolve, hide=secrets.name_for if secrets is not None else None).run()
+
+
+class SecretEnv:
+    """Collects the values holding a secret that a script reads from its environment instead of its text."""
+
+    PREFIX = "PRODIGY_SECRET_"
+
+    def __init__(self, holds_secret: Callable[[str], bool]) -> None:
+        self._holds_secret = holds_secret
+        self.env: dict[str, str] = {}
+        self._names: dict[str, str] = {}
+
+    def name_for(self, text: str) -> str | None:
+        if not self._holds_secret(text):
+            return None
+        name = self._names.get(text)
+        if name is None:
+            name = self._names[text] = f"{self.PREFIX}{len(self._names)}"
+            self.env[name] = text
+        return name
 
 
 def _shell_default(ref: Reference, ctx: Mapping[str, Any]) -> bool:
@@ -214,5 +237,5 @@ def _shell_default(ref: Reference, ctx: Mapping[str, Any]) -> bool:
 
 __all__ = [
     "FILTERS", "FILTERS_WITHOUT_ARG", "NAME_RE", "InterpolationError", "Reference", "evaluate", "lookup",
-    "references", "render", "render_shell", "scope", "to_text", "unresolved",
+    "SecretEnv", "references", "render", "render_shell", "scope", "to_text", "unresolved",
 ]

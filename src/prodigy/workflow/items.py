@@ -6,14 +6,14 @@ The result is frozen into the job folder when the map phase starts (invariant 4)
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from prodigy.errors import UsageError
 from prodigy.execution import process
-from prodigy.workflow.interpolate import render, render_shell
+from prodigy.workflow.interpolate import SecretEnv, render, render_shell
 from prodigy.workflow.model import MapPhase
 
 INPUT_COMMAND_TIMEOUT = 300.0
@@ -37,9 +37,11 @@ class WorkList:
 
 
 def resolve_items(spec: MapPhase, *, run_dir: Path, variables: Mapping[str, Any],
-                  env: Mapping[str, str]) -> WorkList:
+                  env: Mapping[str, str], holds_secret: Callable[[str], bool] | None = None) -> WorkList:
+    """`holds_secret`: values for which it is true reach an input command through its environment."""
     warnings: list[str] = []
-    data, source = _read_input(spec.input, run_dir=run_dir, variables=variables, env=env)
+    data, source = _read_input(spec.input, run_dir=run_dir, variables=variables, env=env,
+                               holds_secret=holds_secret)
     items = _select(data, spec.json_path, source, warnings)
     found = len(items)
     items = select_items(items, spec, warnings)
@@ -93,7 +95,7 @@ def _looks_like_file(text: str) -> bool:
 
 
 def _read_input(source: str, *, run_dir: Path, variables: Mapping[str, Any],
-                env: Mapping[str, str]) -> tuple[Any, str]:
+                env: Mapping[str, str], holds_secret: Callable[[str], bool] | None = None) -> tuple[Any, str]:
     as_path = render(source, variables).strip()
     candidate = Path(as_path).expanduser()
     candidate = candidate if candidate.is_absolute() else run_dir / candidate
@@ -103,7 +105,9 @@ def _read_input(source: str, *, run_dir: Path, variables: Mapping[str, Any],
         raise InputError(f"Map input file not found: {candidate}",
                          hint="Create it in a setup step, or fix map.input (a JSON file path or a shell command).",
                          missing=candidate)
-    return _run_command(render_shell(source, variables), run_dir, env), f"command {source.strip()}"
+    secrets = SecretEnv(holds_secret) if holds_secret is not None else None
+    script = render_shell(source, variables, secrets=secrets)
+    return _run_command(script, run_dir, {**env, **(secrets.env if secrets else {})}), f"command {source.strip()}"
 
 
 def _parse_file(path: Path) -> Any:

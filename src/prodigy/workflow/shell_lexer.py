@@ -38,8 +38,11 @@ _WORD_BREAK = frozenset(" \t\n;&|()<>`")
 _COMMAND_END = frozenset("\n;&|()")
 _NAMES = {_CMDSUB: "$(...)", _DQUOTE: '"..."', _SQUOTE: "'...'", _ANSI: "$'...'", _ARITH: "$((...))"}
 
-# Gets a reference and the quoting function for its position; None leaves the reference as written.
-Resolver = Callable[[Reference, Callable[[str], str]], "str | None"]
+# Gets a reference; returns its text (or a list of texts, one shell word each) and whether it is |raw, or None
+# to leave the reference as written.
+Resolver = Callable[[Reference], "tuple[str | list[str], bool] | None"]
+# Gets a value; returns the name of an environment variable that will hold it when it holds a secret.
+Hider = Callable[[str], "str | None"]
 
 
 @dataclass
@@ -64,10 +67,11 @@ class _Frame:
 
 
 class _ShellLexer:
-    def __init__(self, template: str, resolve: Resolver, *, protected: frozenset[int] = frozenset(),
-                 base: int = 0) -> None:
+    def __init__(self, template: str, resolve: Resolver, *, hide: Hider | None = None,
+                 protected: frozenset[int] = frozenset(), base: int = 0) -> None:
         self.t = template
         self.resolve = resolve
+        self.hide = hide
         self.protected = protected  # positions of a `$` the author escaped in a backquote body
         self.base = base  # this script's position in the template (a backquote body is lexed on its own)
         self.i = 0
@@ -139,7 +143,7 @@ class _ShellLexer:
         self.integer_only = top.kind in _CODE_KINDS and (top.let or (top.test and bool(
             ARITH_OPERATORS & neighbour_words(self.t, self.i, end))))
         try:
-            text = None if ref is None else self.resolve(ref, self._quote)
+            text = None if ref is None else self._insert(ref)
         except _NotAnInteger:
             ref_text = self.t[self.i: end]
             raise InterpolationError(
@@ -153,6 +157,55 @@ class _ShellLexer:
             self.integer_only = False
         self.out.append(self.t[self.i: end] if text is None else text)
         self.i = end
+
+    def _insert(self, ref: Reference) -> str | None:
+        resolved = self.resolve(ref)
+        if resolved is None:
+            return None
+        value, raw = resolved
+        if isinstance(value, list):
+            return " ".join(self._insert_text(ref, text, raw) for text in value)
+        return self._insert_text(ref, value, raw)
+
+    def _insert_text(self, ref: Reference, text: str, raw: bool) -> str:
+        if "\0" in text:
+            where = self.t[ref.start: ref.end]
+            raise InterpolationError(f"{where} at position {self.base + ref.start} holds a NUL byte, which no "
+                                     "command line or environment can carry", position=self.base + ref.start,
+                                     reference=where, hint="Remove NUL bytes from the data (for example with a "
+                                     "filter in the map input command), or pass the value in a file.")
+        name = self.hide(text) if self.hide is not None else None
+        if name is None:
+            return text if raw else self._quote(text)
+        if raw:
+            raise InterpolationError(f"{self.t[ref.start: ref.end]} at position {self.base + ref.start} holds a "
+                                     "secret: a secret cannot be inserted |raw, as shell code (it would be part "
+                                     "of the command line, which other users can read)",
+                                     position=self.base + ref.start, reference=self.t[ref.start: ref.end])
+        return self._expand(name, text, ref)
+
+    def _expand(self, name: str, text: str, ref: Reference) -> str:
+        """A value holding a secret reaches the command through its environment: insert a reference to the
+        variable that holds it, written for the context, so the secret is never in the command line."""
+        top = self.stack[-1]
+        if top.kind == _ARITH or self.integer_only:
+            _arithmetic(text)  # an integer, or refused like any other value
+            return "${" + name + "}"
+        if top.kind == _DQUOTE or (top.heredoc is not None and not top.heredoc.quoted):
+            return "${" + name + "}"
+        if top.kind == _SQUOTE:
+            return "'\"${" + name + "}\"'"
+        if top.kind == _ANSI:
+            return "'\"${" + name + "}\"$'"
+        if top.kind == _COMMENT:
+            return "***"
+        if top.heredoc is not None:
+            raise InterpolationError(
+                f"{self.t[ref.start: ref.end]} at position {self.base + ref.start} holds a secret and is in a "
+                "quoted here-document (<<'EOF'), where the shell expands nothing: it would have to be written "
+                "into the command line", position=self.base + ref.start,
+                hint="Use an unquoted here-document (<<EOF), or read the secret's environment variable.")
+        return '"${' + name + '}"'
 
     def _dollar(self) -> None:
         t, i = self.t, self.i
@@ -177,7 +230,8 @@ class _ShellLexer:
         if in_heredoc and '\\"' in self.t[self.i + 1: end]:
             self._refuse(f"the `...` at position {self.base + self.i} in a here-document holds \\\" , which dash "
                          "and bash read differently; use $(...) instead", self.i)
-        inner = _ShellLexer(text, self.resolve, protected=protected, base=self.base + self.i + 1).run()
+        inner = _ShellLexer(text, self.resolve, hide=self.hide, protected=protected,
+                            base=self.base + self.i + 1).run()
         self.out.append("`" + _escaped(inner, "\\`$") + "`")
         self.i = end + 1
 

@@ -32,7 +32,8 @@ class Invocation:
 
 
 def command(binary: str, prompt: str, options: AgentOptions | None, *, session_id: str | None = None,
-            resume: str | None = None) -> Invocation:
+            resume: str | None = None, private: bool = False) -> Invocation:
+    """`private`: the prompt holds a secret, so it goes on stdin, never into the argv every user can read."""
     argv = [binary, *BASE_FLAGS]
     if options is not None:
         if options.model:
@@ -48,7 +49,7 @@ def command(binary: str, prompt: str, options: AgentOptions | None, *, session_i
     elif session_id:
         argv.append(f"--session-id={session_id}")
     data = prompt.encode("utf-8", "surrogateescape")
-    if len(data) > PROMPT_ARGV_MAX or "\0" in prompt:
+    if private or len(data) > PROMPT_ARGV_MAX or "\0" in prompt:
         return Invocation(argv, data)  # with -p and no prompt argument, the CLI reads the prompt from stdin
     return Invocation([*argv, "--", prompt], None)
 

@@ -10,6 +10,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from prodigy.state import storage
+
 MASK = b"***"
 
 
@@ -74,7 +76,7 @@ class AgentLog:
     def __init__(self, path: Path, forms: tuple[bytes, ...]) -> None:
         self.path = path
         self.forms = forms
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        storage.private_dir(path.parent)  # 0700 up to PRODIGY_HOME, never through a link leading out
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._file = os.fdopen(fd, "ab", buffering=0)
         self.bytes_written = 0

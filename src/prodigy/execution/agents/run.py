@@ -29,7 +29,7 @@ def run_agent(prompt: str, *, cwd: Path, env: dict[str, str], ctx: StepContext, 
     log_path = log_path_for(ctx)
     log = AgentLog(log_path, forms)
     stream = AgentStream(log, on_event=_verbose(ctx), forms=forms)
-    invocation = command(ctx.claude_bin, prompt, options)
+    invocation = command(ctx.claude_bin, prompt, options, private=ctx.masker.holds_secret(prompt))
     # The tighter of the step's timeout and what agent_timeout_secs leaves; with neither, a default watchdog.
     if timeout is None and ctx.deadline is None:
         timeout = DEFAULT_TIMEOUT

@@ -178,6 +178,13 @@ def execute_job(workflow: Workflow, record: SessionRecord, store: JobStore, opti
                          "plan": plan, "reaped": reaped, "warnings": state.warnings + summary.warnings})
 
 
+def mask_error(exc: ProdigyError, mask: Any) -> None:
+    """Mask secrets in an error's message and hint in place (it may quote a command's stderr)."""
+    if mask:
+        exc.message, exc.hint = mask(exc.message), mask(exc.hint) if exc.hint else exc.hint
+        exc.args = (exc.message,)
+
+
 class _JobRun:
     def __init__(self, workflow: Workflow, record: SessionRecord, store: JobStore, state: JobState,
                  options: RunOptions, stop: StopRequest, reporter: Reporter, events: EventLog, ctx: Any,
@@ -202,7 +209,8 @@ class _JobRun:
         except StateWriteError:
             raise  # nothing more can be recorded; the session stays resumable as it is on disk
         except ProdigyError as exc:  # bad input found mid-run (map input, max_parallel ...): resumable
-            message = self.env.masker(exc.message)
+            mask_error(exc, self.env.masker)  # the terminal gets the masked message too, not only the events
+            message = exc.message
             self.events.emit("phase_failed", phase=self.state.phase, error=message)
             self._finish_session("failed", ExitCode(exc.exit_code), message)
             if not isinstance(exc, UsageError):
@@ -251,7 +259,7 @@ class _JobRun:
 
             try:
                 work = resolve_items(spec, run_dir=self.ctx.run_dir, variables=variables,
-                                     env=self.env.process_env)
+                                     env=self.env.process_env, holds_secret=self.env.masker.holds_secret)
             except InputError as exc:
                 raise self._explained(exc) from None
             for warning in work.warnings:

@@ -20,6 +20,11 @@ def claude_binary() -> str:
     return os.environ.get("PRODIGY_CLAUDE_BIN") or "claude"
 
 
+def item_prefix(ctx: StepContext) -> str:
+    """`item_3: ` in the map phase, so an error names the item whose data caused it."""
+    return f"{ctx.label}: " if ctx.label.startswith("item_") else ""
+
+
 class StepSetupError(Exception):
     """The step cannot start (bad working_dir, template error). Turned into an ERRORED outcome."""
 
@@ -33,11 +38,23 @@ def working_dir(step: Step, variables: Mapping[str, Any], ctx: StepContext) -> P
         raise StepSetupError(f"working_dir {step.working_dir!r}: {', '.join(missing)} is not set "
                              "(no workflow variable or environment variable of that name)")
     text = render(step.working_dir, variables)
-    path = Path(text).expanduser()
+    from_item = [ref.name for ref in references(step.working_dir) if ref.root in ITEM_ROOTS and not ref.raw]
+    path = Path(text) if from_item else Path(text).expanduser()
     path = path if path.is_absolute() else ctx.run_dir / path
+    if from_item:
+        # Item data may choose a folder inside the worktree (as write_file paths), never one outside it.
+        root = ctx.run_dir.resolve()
+        if not path.resolve().is_relative_to(root):
+            raise StepSetupError(
+                f"working_dir {step.working_dir!r} is {text!r}, outside the worktree {root}: a path built from "
+                f"item data (${{{from_item[0]}}}) must stay inside it. If the workflow means such a path, write "
+                f"${{{from_item[0]}|raw}}.")
     if not path.is_dir():
         raise StepSetupError(f"working_dir does not exist: {path}")
     return path
+
+
+ITEM_ROOTS = frozenset({"item", "item_json", "map"})  # data from the work list or its results
 
 
 KEPT_BY_CLEAR_ENV = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TMPDIR", "TERM", "SHELL")

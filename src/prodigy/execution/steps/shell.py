@@ -15,11 +15,12 @@ from prodigy.execution.steps.common import (
     StepSetupError,
     command_env,
     from_process,
+    item_prefix,
     shell_path,
     visible_variables,
     working_dir,
 )
-from prodigy.workflow.interpolate import InterpolationError, render_shell
+from prodigy.workflow.interpolate import InterpolationError, SecretEnv, render_shell
 from prodigy.workflow.model import Step
 
 
@@ -27,9 +28,11 @@ def run(step: Step, variables: Mapping[str, Any], ctx: StepContext) -> o.Command
     try:
         cwd = working_dir(step, variables, ctx)
         env = command_env(step, variables, ctx)
-        script = render_shell(step.command, visible_variables(step, variables, env, ctx))
+        secrets = SecretEnv(ctx.masker.holds_secret)  # secrets reach the script through env, not its argv
+        script = render_shell(step.command, visible_variables(step, variables, env, ctx), secrets=secrets)
+        env.update(secrets.env)
     except (InterpolationError, StepSetupError) as exc:
-        return o.CommandOutcome(status=o.ERRORED, error=ctx.masker(str(exc)))
+        return o.CommandOutcome(status=o.ERRORED, error=ctx.masker(f"{item_prefix(ctx)}{exc}"))
     on_line = None
     if ctx.on_line is not None:
         stream = ctx.on_line

@@ -13,7 +13,7 @@ import yaml
 
 from prodigy.execution import outcome as o
 from prodigy.execution.context import StepContext
-from prodigy.execution.steps.common import StepSetupError, working_dir
+from prodigy.execution.steps.common import StepSetupError, item_prefix, working_dir
 from prodigy.workflow import yaml_bounds
 from prodigy.workflow.interpolate import InterpolationError, render
 from prodigy.workflow.model import Step
@@ -34,6 +34,10 @@ def run(step: Step, variables: Mapping[str, Any], ctx: StepContext) -> o.Command
         target.write_text(content, encoding="utf-8")
         if spec.mode:
             os.chmod(target, int(spec.mode, 8))
+    except ValueError as exc:  # a NUL byte in the path (item data): no file system takes it
+        return o.CommandOutcome(status=o.ERRORED, error=ctx.masker(f"{item_prefix(ctx)}write_file: {exc} in the path "
+                                                                   f"rendered from {spec.path!r}"),
+                                duration=time.monotonic() - started)
     except (InterpolationError, StepSetupError, OSError) as exc:
         return o.CommandOutcome(status=o.ERRORED, error=ctx.masker(f"write_file: {exc}"),
                                 duration=time.monotonic() - started)
