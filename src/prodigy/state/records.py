@@ -7,8 +7,8 @@ and byte offset (journal.read_journal), a snapshot of the wrong shape is rebuilt
 StateError (exit 6): never an internal error.
 
 The journal is read on every resume, so its records are decoded with msgspec: one pass that parses and checks
-the types against the Structs below (about 0.9 us a record, against 2.8 us for json.loads and hand checks;
-bench/journal_decode.py). Callers get plain dicts, exactly what json.loads would give, so a faster codec or a
+the types against the Structs below (0.70 us a record, against 2.45 us for an unchecked json.loads and 3.53 us
+for json.loads with hand checks: bench/journal_decode.py). Callers get plain dicts, exactly what json.loads would give, so a faster codec or a
 typed fold can replace `decode_journal_line` without touching them.
 """
 
@@ -307,7 +307,7 @@ def convert(data: dict[str, Any], cls: type, what: str) -> Any:
     try:
         return msgspec.convert(values, type=cls)
     except msgspec.ValidationError as exc:
-        raise BadRecord(f"the {what} has a field of the wrong type or is missing one: {exc}") from None
+        raise BadRecord(f"a field has the wrong type or is missing ({exc})") from None
 
 
 def check_in_flight(in_flight: dict[str, Any] | None) -> None:
