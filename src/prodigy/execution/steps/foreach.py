@@ -16,7 +16,7 @@ from prodigy.execution import outcome as o
 from prodigy.execution import process
 from prodigy.execution.context import StepContext
 from prodigy.execution.steps.common import shell_path
-from prodigy.workflow.interpolate import InterpolationError, render_shell
+from prodigy.workflow.interpolate import InterpolationError, SecretEnv, render_shell
 from prodigy.workflow.model import Step
 
 LIST_TIMEOUT = 300.0
@@ -100,11 +100,12 @@ def _items(literal: tuple[str, ...] | None, command: str | None, variables: Mapp
     if literal is not None:
         return list(literal)
     assert command is not None
+    secrets = SecretEnv(ctx.masker.holds_secret)  # secrets reach the command through its environment
     try:
-        script = render_shell(command, variables)
+        script = render_shell(command, variables, secrets=secrets)
     except InterpolationError as exc:
-        return o.CommandOutcome(status=o.ERRORED, error=str(exc))
-    result = process.run([shell_path(), "-c", script], cwd=ctx.run_dir, env=ctx.process_env,
+        return o.CommandOutcome(status=o.ERRORED, error=ctx.masker(str(exc)))
+    result = process.run([shell_path(), "-c", script], cwd=ctx.run_dir, env={**ctx.process_env, **secrets.env},
                          timeout=LIST_TIMEOUT, on_start=ctx.on_start, stop_event=ctx.stop_event,
                          output_cap=ctx.output_cap)
     if result.interrupted:
