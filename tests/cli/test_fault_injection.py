@@ -191,6 +191,6 @@ def test_every_state_write_failing_in_turn_then_resume(kind: str, job: Callable[
     monkeypatch.setattr(storage, "_fsync", lambda fd: None)
     monkeypatch.setattr(atomic, "fsync_dir", lambda path: None)
     total = _count_operations(job, capsys, monkeypatch, kind)
-    assert total > 20  # the job really writes its state through storage.py
+    assert total > 20, total  # the job really writes its state through storage.py
     for at in range(1, total + 1):
         _one_fault(job, capsys, monkeypatch, kind, at)
