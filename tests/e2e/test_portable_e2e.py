@@ -281,6 +281,7 @@ def test_resume_in_a_fresh_clone_when_the_recorded_checkout_is_gone(tmp_path: Pa
 SLOW_CLAUDE = """\
 #!/bin/sh
 for last; do :; done
+case "$last" in -*) last=$(cat) ;; esac  # no prompt argument: it is on stdin (a prompt holding a secret)
 printf '{"type":"system","subtype":"init","session_id":"s"}\\n'
 printf '{"type":"assistant","message":{"content":[{"type":"text","text":"Working on: %s"}]}}\\n' "$last"
 case "$last" in *hold*) while [ -e "$HOLD" ]; do sleep 0.05; done ;; esac
