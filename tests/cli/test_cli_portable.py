@@ -61,3 +61,48 @@ def test_a_session_outside_git_moves_to_another_directory_and_home(invoke, tmp_p
     code, out, err = invoke("sessions", "import", str(archive), "-p", str(second))
     assert code == 2 and "already here" in err
     assert os.listdir(second_home / "generated") == [f"imported-{session_id}.yml"]
+
+
+def test_a_failure_half_way_through_an_import_takes_back_what_it_did(invoke, git_repo: Path, tmp_path: Path,
+                                                                     prodigy_home: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    from prodigy.state import carry
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=git_repo, check=True, capture_output=True, text=True).stdout
+
+    support.write_workflow(tmp_path, """
+        commands:
+          - shell: echo a > a.txt && git add a.txt && git commit -qm a
+          - shell: exit 1
+    """)
+    code, out, _err = invoke("run", str(tmp_path / "workflow.yml"), "-p", str(git_repo))
+    assert code == 1
+    session_id = support.session_id_from(out)
+    archive = tmp_path / "a.tar.gz"
+    assert invoke("sessions", "export", session_id, "-o", str(archive))[0] == 0
+    # The same repository seen from a second home: drop the session's worktree and branch here first.
+    worktree = prodigy_home / "worktrees" / git_repo.name / session_id
+    git("worktree", "remove", "--force", str(worktree))
+    git("branch", "-D", f"prodigy-{session_id}")
+    refs_before = git("for-each-ref")
+    second_home = prodigy_home.parent / "home-2"
+    monkeypatch.setenv("PRODIGY_HOME", str(second_home))
+    real_install = carry.install
+
+    def failing_install(record, **kwargs) -> None:
+        real_install(record, **{**kwargs, "checkpoint": None})  # everything but the checkpoint and the record...
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(carry, "install", failing_install)
+    code, _out, err = invoke("sessions", "import", str(archive), "-p", str(git_repo))
+    assert code != 0 and "No space left" in err
+    assert git("for-each-ref") == refs_before and git("worktree", "list").count("\n") == 1
+    assert not (second_home / "sessions").exists() or not any((second_home / "sessions").iterdir())
+    assert not any(p.is_file() for p in (second_home / "state").rglob("*")) if (second_home / "state").exists() else True
+    monkeypatch.setattr(carry, "install", real_install)
+    code, out, err = invoke("sessions", "import", str(archive), "-p", str(git_repo))
+    assert code == 0, err
+    assert f"prodigy-{session_id}" in git("branch")

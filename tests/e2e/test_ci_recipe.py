@@ -72,3 +72,29 @@ def test_the_ci_recipe_carries_a_job_across_two_runners(tmp_path: Path, marker: 
     # Runner 2 ran each item runner 1 had not completed exactly once, and none that it had completed.
     assert mr.starts(ledger) - ran_on_1 == Counter({f"item_{i}": 1 for i in range(5) if i not in done_on_1})
     assert pt.git(b, "branch", "--list", "prodigy-*") == ""
+
+
+AGENT_JOB = """\
+name: agents
+mode: mapreduce
+map:
+  input: items.json
+  max_parallel: 2
+  agent_template:
+    - claude: "/fix item ${item.n}"
+"""
+
+
+def test_a_stop_that_needs_a_fix_is_not_retried_blindly(tmp_path: Path, fake_claude: Path) -> None:
+    script = recipe(tmp_path)
+    a, h1, b, h2 = runners(tmp_path, {"workflow.yml": AGENT_JOB, "items.json": '[{"n": 0}, {"n": 1}, {"n": 2}]'})
+    state_1 = tmp_path / "runner-1" / "state"
+    code, out, err, _took = runner(script, a, h1, state_1, {"ANTHROPIC_API_KEY": "bad-key"})
+    assert code == 78, out + err  # the agent cannot authenticate: retrying the job as it is would not help
+    assert "stopped:" in err and (state_1 / "session.tar.gz").is_file()
+    state_2 = tmp_path / "runner-2" / "state"
+    shutil.copytree(state_1, state_2)
+    code, out, err, _took = runner(script, b, h2, state_2, {"ANTHROPIC_API_KEY": "good-key"})
+    assert code == 0, out + err
+    assert pt.succeeded(h1) == set() and pt.succeeded(h2) == {0, 1, 2}
+    assert not (state_2 / "session.tar.gz").exists()

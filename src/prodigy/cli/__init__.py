@@ -19,7 +19,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "exec": ("prodigy.cli.exec_cmd", "exec_", "Run one command as a one-step workflow (recorded, resumable)."),
     "batch": ("prodigy.cli.batch", "batch", "Run a command once per matching file, in parallel (MapReduce)."),
     "validate": ("prodigy.cli.validate", "validate", "Check a workflow file without running it."),
-    "sessions": ("prodigy.cli.sessions", "sessions", "List, show and clean sessions."),
+    "sessions": ("prodigy.cli.sessions", "sessions", "List, show, clean, export and import sessions."),
     "dlq": ("prodigy.cli.dlq", "dlq", "Inspect and retry failed MapReduce items (dead-letter queue)."),
     "events": ("prodigy.cli.events", "events", "Read a job's event log."),
     "checkpoints": ("prodigy.cli.checkpoints", "checkpoints", "Inspect and repair saved state."),

@@ -57,8 +57,9 @@ def export(session_id: str, output: str | None, no_logs: bool, json_output: bool
 
         emit_json(result.to_json())
         return 0
-    _print(f"Exported {result.session_id} ({result.kind}, {result.status}"
-           f"{', still running' if result.live else ''}) to {result.archive}: {_size(result.size)}, "
+    state = result.status + (", still running" if result.live else
+                             " but its process is gone: killed" if result.status == "running" else "")
+    _print(f"Exported {result.session_id} ({result.kind}, {state}) to {result.archive}: {_size(result.size)}, "
            f"{result.files} file(s)")
     if result.branch:
         extra = f", and {result.uncommitted} uncommitted file(s)" if result.uncommitted else ""

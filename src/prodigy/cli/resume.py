@@ -24,6 +24,7 @@ Examples:
   prodigy resume mapreduce-20261127_120501_session-93c8...   a job id works too
   prodigy resume session-93c8 --force --max-retries 3        also retry items in the DLQ
   prodigy resume session-93c8 --workflow moved/workflow.yml
+  prodigy resume session-93c8 -p .        its checkout is gone: continue in this clone
 \b
 Standard sessions continue at the first step that did not complete (a failed step runs
 again); MapReduce sessions continue their job in the phase where it stopped. Work that

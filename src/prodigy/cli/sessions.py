@@ -46,12 +46,14 @@ Examples:
   prodigy sessions list
   prodigy sessions show session-93c8
   prodigy sessions clean --dry-run
+  prodigy sessions export session-93c8 -o s.tar.gz   then, on another machine:
+  prodigy sessions import s.tar.gz
 """
 
 
 @click.group(epilog=GROUP_EPILOG)
 def sessions() -> None:
-    """List, show and clean sessions (runs of workflows)."""
+    """List, show, clean, export and import sessions (runs of workflows)."""
 
 
 @sessions.command(name="list", epilog=LIST_EPILOG)

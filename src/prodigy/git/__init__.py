@@ -12,6 +12,8 @@ The runners (execution/session.py, execution/mapreduce/job.py, resume/) call the
     agents.py     AgentWorkspaces: one worktree per map item, merged into the session branch as it ends
     admin.py      `prodigy worktree ls / clean`
     isolation.py  the interface: start, announce, reopen, recover_merged, agent_workspaces, conclude
+    bundle.py     git bundles: create, heads, verify, fetch (for machines that share no filesystem)
+    carry.py      a session's branch and uncommitted changes carried to another clone of the repository
 
 The package imports nothing from the executors (their details come in as values and callables), only paths,
 errors, state records and execution.outcome's status values."""

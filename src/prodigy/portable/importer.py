@@ -17,13 +17,12 @@ from typing import Any
 from prodigy import paths
 from prodigy.errors import StateError, UsageError
 from prodigy.ids import SESSION_ID_RE, check_id
-from prodigy.portable.export import BUNDLE
+from prodigy.portable import import_git
 from prodigy.portable.rebase import Prefixes, rebase_checkpoint, rebase_journal, rebase_lines
 from prodigy.state import carry, locks, sessions
 from prodigy.state.archive import read_archive
 from prodigy.state.sessions import SessionRecord, now_iso
 
-IMPORT_REF = "refs/prodigy/import/{sid}"
 GIT_PART = "git"  # the manifest's git section
 
 
@@ -105,7 +104,7 @@ def _plan(manifest: dict[str, Any], files: Path, directory: Path) -> _Plan:
         raise StateError(f"The archive's session record is {record.id}, its manifest says {sid}.")
     source = manifest.get("source") or {}
     git = manifest.get(GIT_PART) if isinstance(manifest.get(GIT_PART), dict) else None
-    root, run_dir = _target(record, git, source, directory, files)
+    root, run_dir = import_git.target(record, git, source, directory, files)
     mapping = {str(source.get("home", "")): str(paths.home()), str(source.get("home_real", "")): str(paths.home())}
     old_root = str(source.get("repo_root") or record.run_dir)
     old_real = str(source.get("repo_root_real") or old_root)
@@ -123,54 +122,6 @@ def _plan(manifest: dict[str, Any], files: Path, directory: Path) -> _Plan:
         plan.notes.append(f"exported on {manifest.get('host')}: the records of its running commands name processes "
                           "of that machine and were dropped (nothing here is signalled)")
     return plan
-
-
-def _target(record: SessionRecord, git: dict[str, Any] | None, source: dict[str, Any], directory: Path,
-            files: Path) -> tuple[Path | None, Path]:
-    """The new checkout's top level (None outside git) and the run directory in it."""
-    from prodigy.git import bundle as bundles
-    from prodigy.git import carry as gitcarry
-    from prodigy.git.command import GitError
-    from prodigy.git.repo import toplevel
-
-    try:
-        root = toplevel(directory)
-    except GitError:
-        root = None
-    if git is None:  # the session did not run in a git repository: the directory is its run directory
-        return None, directory
-    origin = source.get("repo_root") or record.run_dir
-    if root is None:
-        raise UsageError(f"{directory} is not in a git repository, but session {record.id} ran in one ({origin}). "
-                         "Nothing was imported.", hint="Import it inside a clone of that repository: "
-                         "cd CLONE && prodigy sessions import FILE")
-    root = Path(root)
-    if git.get("worktree"):
-        base = str(git.get("base"))
-        bundle = Path(git["bundle"]) if git.get("bundle") else None
-        if not gitcarry.has_commit(root, base):
-            raise _unrelated(record.id, root, origin, base, gitcarry.is_shallow(root))
-        if bundle is not None:
-            check = bundles.verify(root, files / bundle)
-            if not check.ok:
-                raise _unrelated(record.id, root, origin, (check.missing or (base,))[0], gitcarry.is_shallow(root),
-                                 detail=check.message)
-        subdir = str(git.get("subdir") or "")
-        return root, root / subdir if subdir else root
-    roots = set(git.get("roots") or ())
-    if roots and not roots & set(gitcarry.root_commits(root)):
-        raise _unrelated(record.id, root, origin, sorted(roots)[0], False)
-    rel = os.path.relpath(record.run_dir, str(git.get("toplevel") or record.run_dir))
-    return root, (root / rel if not rel.startswith("..") and rel != "." else root)
-
-
-def _unrelated(sid: str, root: Path, origin: str, commit: str, shallow: bool, detail: str = "") -> UsageError:
-    why = (f"{root} is a shallow clone that does not reach commit {commit[:12]}" if shallow else
-           f"{root} does not contain commit {commit[:12]}, which session {sid} started from in {origin}")
-    hint = ("Fetch the whole history (git fetch --unshallow, or fetch-depth: 0 in actions/checkout) and import "
-            "again." if shallow else "Import it in a clone of the repository the session ran in (the same origin).")
-    return UsageError(f"Not the session's repository: {why}{f' ({detail})' if detail else ''}. Nothing was "
-                      "imported.", hint=hint)
 
 
 def _rebased_record(data: dict[str, Any], prefixes: Prefixes, manifest: dict[str, Any],
@@ -298,66 +249,21 @@ def _apply(plan: _Plan) -> None:
     try:
         if plan.git and plan.root is not None:
             made_branch = True
-            _make_branch(plan)
+            import_git.make_branch(plan.root, plan.files, plan.git, plan.record.id)
             assert plan.worktree is not None
             from prodigy.git.carry import checkout_branch
 
             made_worktree = True
             checkout_branch(plan.root, plan.worktree, plan.git["branch"])
-            _restore_uncommitted(plan)
+            note = import_git.restore_uncommitted(plan.root, plan.worktree, plan.git, plan.record.id)
+            plan.notes += [note] if note else []
         carry.install(plan.record, checkpoint=plan.checkpoint, job=plan.job, events=plan.events, logs=plan.logs,
                       generated_files=plan.generated, written=written)
     except BaseException:
         carry.remove(written)
-        _undo_git(plan, made_branch, made_worktree)
+        if plan.git and plan.root is not None:
+            import_git.undo(plan.root, plan.worktree, plan.git["branch"], plan.record.id, made_branch=made_branch,
+                            made_worktree=made_worktree)
         raise
 
 
-def _make_branch(plan: _Plan) -> None:
-    from prodigy.git import bundle as bundles
-    from prodigy.git.carry import set_ref
-    from prodigy.git.repo import head_of
-
-    assert plan.git is not None and plan.root is not None
-    git, sid = plan.git, plan.record.id
-    branch = f"refs/heads/{git['branch']}"
-    if git.get("bundle"):
-        refs = {branch: branch}
-        wip = git.get("uncommitted") or {}
-        if wip.get("ref"):
-            refs[str(wip["ref"])] = IMPORT_REF.format(sid=sid)
-        bundles.fetch(plan.root, plan.files / BUNDLE, refs)
-    else:
-        set_ref(plan.root, branch, str(git["base"]))
-    tip = head_of(plan.root, branch)
-    if git.get("tip") and tip != git["tip"]:
-        raise StateError(f"The branch {git['branch']} came out of the bundle at {tip}, not at {git['tip']} as the "
-                         "manifest says.")
-
-
-def _restore_uncommitted(plan: _Plan) -> None:
-    from prodigy.git.carry import delete_ref, restore_uncommitted
-
-    assert plan.git is not None and plan.worktree is not None and plan.root is not None
-    wip = plan.git.get("uncommitted") or {}
-    if not wip.get("commit"):
-        return
-    ref = IMPORT_REF.format(sid=plan.record.id)
-    try:
-        count = restore_uncommitted(plan.worktree, str(wip["commit"]))
-    finally:
-        delete_ref(plan.root, ref)
-    plan.notes.append(f"restored {count} uncommitted file(s) of the session worktree")
-
-
-def _undo_git(plan: _Plan, made_branch: bool, made_worktree: bool) -> None:
-    from prodigy.git.carry import delete_ref
-    from prodigy.git.repo import delete_branch, remove_worktree
-
-    if plan.root is None or plan.git is None:
-        return
-    if made_worktree and plan.worktree is not None:
-        remove_worktree(plan.root, plan.worktree)
-    if made_branch:
-        delete_branch(plan.root, plan.git["branch"])
-        delete_ref(plan.root, IMPORT_REF.format(sid=plan.record.id))
