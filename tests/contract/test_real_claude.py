@@ -256,3 +256,37 @@ def test_a_long_prompt_goes_on_stdin(api, real_claude: Path, work: Path, prodigy
     assert code == 0, out + err
     count = int((work / "answer.txt").read_text().split()[1])
     assert count >= 200_000 + len("/review ")
+
+
+def test_a_run_killed_mid_agent_resumes_inside_the_real_cli_conversation(api, real_claude: Path, work: Path,
+                                                                         prodigy_home: Path, spawn_prodigy) -> None:
+    def script(request, number):
+        if "You were interrupted" in request.last_user_text:
+            return Reply(text="resumed: finished the task")
+        if request.has_tool_result:
+            return Reply(text="finished without a break")
+        return Reply(tool_command="echo started > progress.txt; sleep 60")
+
+    api.script = script
+    support.write_workflow(work, """
+        - claude: "Implement the parser"
+        - shell: echo "${claude.output}" > answer.txt
+    """)
+    proc = spawn_prodigy("run", "workflow.yml", "--no-worktree", cwd=work)
+    support.wait_for(lambda: (work / "progress.txt").exists(), 60, what="the agent's tool call")
+    proc.kill()  # SIGKILL: prodigy dies; the CLI, in its own process group, is left running
+    _code, out, _err = support.finish(proc)
+    session = support.session_id_from(out)
+    code, out, err = support.run_prodigy("resume", session, cwd=work)
+    assert code == 0, out + err
+    assert "Conversations: 1 agent continued its conversation" in out
+    assert (work / "answer.txt").read_text() == "resumed: finished the task\n"
+    resumed = next(r for r in api.requests if "You were interrupted" in r.last_user_text)
+    history = resumed.all_text
+    assert "Implement the parser" in history and "echo started > progress.txt" in history  # the same conversation
+    checkpoint = json.loads((prodigy_home / "state" / session / "checkpoints" / "checkpoint.json").read_text())
+    logs = sorted((prodigy_home / "logs" / "claude" / session).glob("*.jsonl"))
+    inits = [json.loads(line) for path in logs for line in path.read_text().splitlines()
+             if '"subtype":"init"' in line]
+    assert len(inits) == 2 and inits[0]["session_id"] == inits[1]["session_id"] and inits[1]["cwd"] == str(work)
+    assert checkpoint["completed"]["0"]["ag"]["turns"] >= 1

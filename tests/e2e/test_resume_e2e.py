@@ -94,7 +94,8 @@ def test_resume_job_json_output_has_the_documented_keys(work: Path, marker: str,
         job_id, session_id, "completed", True)
     assert summary["items"] == {"total": 10, "successful": 10, "failed": 0, "dlq": 0, "pending": 0}
     assert summary["resume_plan"] == {"phase": "map", "done_skipped": 3, "in_flight_rerun": 3, "dlq": 0,
-                                      "dlq_retried": False, "pending": 4, "max_retries": 2, "done_cost_usd": None}
+                                      "dlq_retried": False, "pending": 4, "max_retries": 2, "done_cost_usd": None,
+                                      "agent_conversations": 0}
     assert summary["this_run"]["started"] == 7 and summary["reaped_processes"] == 3
     assert summary["next_command"] is None and summary["exit_code"] == 0
     assert Path(summary["job_dir"]).is_dir() and Path(summary["events_log"]).is_file()

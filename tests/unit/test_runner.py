@@ -401,8 +401,9 @@ def test_claude_step_with_the_fake_agent(ctx, steps, fake_claude: Path, work: Pa
     assert result.ok, result.error
     assert result.stdout == "agent said done: /fix a b\n"
     calls = read_ledger_json(fake_claude)
-    assert calls == [["-p", "--output-format=stream-json", "--verbose", "--dangerously-skip-permissions",
-                      "--", "/fix a b"]]
+    (argv,) = calls
+    assert argv[:4] == ["-p", "--output-format=stream-json", "--verbose", "--dangerously-skip-permissions"]
+    assert argv[4].startswith("--session-id=") and argv[5:] == ["--", "/fix a b"]
     failed = run_step(one(steps, '- claude: "/fix FAIL"'), {}, claude_ctx)
     assert failed.status == o.FAILED and failed.log_path and Path(failed.log_path).is_file()
     assert '"type":"result"' in Path(failed.log_path).read_text()

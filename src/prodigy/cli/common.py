@@ -100,11 +100,15 @@ def render_standard_summary(reporter: ConsoleReporter, summary: Any) -> None:
     header = "Resumed session" if summary.resumed else "Session"
     counts = _step_counts(result)
     from prodigy.cli.mapreduce_render import agents_line
+    from prodigy.execution.agents.conversation import summarize
 
     agents = agents_line(summary.agents)
+    resumed_agents = summarize(result.conversations)
     if result.status == "completed":
         out.print(f"[green]✔ {header} completed[/green]")
         out.print(f"  {counts}")
+        if resumed_agents:
+            out.print(f"  Conversations: {escape(resumed_agents)}")
         if agents:
             out.print(f"  Agents: {escape(agents)}")
         return
@@ -131,6 +135,8 @@ def render_standard_summary(reporter: ConsoleReporter, summary: Any) -> None:
         if failure.log_path:
             out.print(f"  Agent log: {escape(failure.log_path)}")
         out.print(f"  {counts}")
+    if resumed_agents:
+        out.print(f"  Conversations: {escape(resumed_agents)}")
     if agents:
         out.print(f"  Agents: {escape(agents)}")
 
@@ -145,6 +151,14 @@ def _step_counts(result: Any) -> str:
     verb = " completed" if result.status != "completed" else ""
     return (f"{completed} of {result.total_steps} step(s){verb} in this run{apart}, {result.steps_already_done} "
             f"done before it; {fmt_duration(result.duration)}")
+
+
+def conversations_json(notes: list[tuple[str, str]]) -> dict[str, Any]:
+    restarted: dict[str, int] = {}
+    for kind, reason in notes:
+        if kind == "restarted":
+            restarted[reason] = restarted.get(reason, 0) + 1
+    return {"continued": sum(1 for kind, _ in notes if kind == "continued"), "restarted": restarted}
 
 
 def standard_summary_json(summary: Any) -> dict[str, Any]:
@@ -164,6 +178,7 @@ def standard_summary_json(summary: Any) -> dict[str, Any]:
         "exit_code_of_step": failure.exit_code if failure else None,
         "duration_seconds": round(result.duration, 3),
         "stop": result.stop.to_json() if result.stop else None,
+        "conversations": conversations_json(result.conversations),
         "agents": summary.agents,
         "resume_command": summary.resume_command,
     }

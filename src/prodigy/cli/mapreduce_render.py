@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from prodigy.cli.common import conversations_json
 from prodigy.cli.render import ConsoleReporter, emit_json, escape, fmt_duration
 from prodigy.cli.worktree_render import render_worktree, worktree_json
 
@@ -28,11 +29,13 @@ def job_json(summary: Any) -> dict[str, Any]:
             "retried": run.retried, "sent_to_dlq": run.to_dlq, "stopped_by_policy": run.stopped_by_policy,
             "requeued": run.requeued,
         },
+        "conversations": conversations_json(summary.conversations),
         "stop": summary.stop.to_json() if summary.stop else None,
         "resume_plan": None if plan is None else {
             "phase": plan.phase, "done_skipped": plan.done, "in_flight_rerun": len(plan.in_flight),
             "dlq": len(plan.dlq), "dlq_retried": plan.retry_dlq, "pending": len(plan.pending),
             "max_retries": plan.max_retries, "done_cost_usd": plan.done_cost_usd,
+            "agent_conversations": plan.conversations,
         },
         "setup_steps": {"done": summary.setup_steps[0], "total": summary.setup_steps[1]},
         "reduce_steps": {"done": summary.reduce_steps[0], "total": summary.reduce_steps[1]},
@@ -81,6 +84,10 @@ def finish_job(reporter: ConsoleReporter, summary: Any, json_output: bool) -> in
     if summary.map_run is not None and summary.resumed:
         run = summary.map_run
         out.print(f"  This resume ran {run.started} attempt(s): {run.succeeded} succeeded, {run.failed} failed.")
+    if summary.conversations:
+        from prodigy.execution.agents.conversation import summarize
+
+        out.print(f"  Conversations: {escape(summarize(summary.conversations) or '')}.")
     if summary.map_run is not None and summary.map_run.requeued:
         out.print(f"  {summary.map_run.requeued} attempt(s) failed transiently and went back to the queue "
                   "(no retry spent).")

@@ -208,6 +208,9 @@ class MapReduceView:
             self.print(f"Items: {plan.total_items} total, {done}, {len(plan.pending)} pending")
             self.print(f"       {len(plan.in_flight)} in flight at interruption (will re-run)")
             self.print(f"       {len(plan.dlq)} in DLQ ({dlq_note})")
+        if plan.conversations:
+            self.print(f"Agents: {plan.conversations} interrupted agent(s) will continue their conversations "
+                       "where they can (resume_agent)")
         if reaped:
             self.print(f"Ended {reaped} command(s) still running from the interrupted run.")
 

@@ -133,7 +133,7 @@ class ConsoleReporter(MapReduceView, WorktreeView):
                 self.print(f"  Agent log: {escape(outcome.log_path)}")
 
     def on_resume_plan(self, session_id: str, start: int, total: int, done: int, workflow: str,
-                       done_cost: float | None = None) -> None:
+                       done_cost: float | None = None, agent_conversation: bool = False) -> None:
         recorded = ""
         if done_cost is not None:
             from prodigy.execution.agents.usage import fmt_cost
@@ -142,6 +142,9 @@ class ConsoleReporter(MapReduceView, WorktreeView):
         self.print(f"Resuming session [bold]{session_id}[/bold]")
         self.print(f"  from step {start + 1}/{total} ({done} step(s) already done, skipped{recorded})")
         self.print(f"Workflow: {escape(workflow)}")
+        if agent_conversation:
+            self.print(f"The agent of step {start + 1} was interrupted; it continues its conversation where it can "
+                       "(resume_agent).")
 
     def on_workflow_changed(self, old: str, new: str, detail: str = "") -> None:
         self.print(f"[yellow]Note:[/yellow] the workflow file changed since this session started "

@@ -9,6 +9,8 @@ from typing import Any
 
 from prodigy.execution import gitvars, process
 from prodigy.execution import outcome as o
+from prodigy.execution.agents.conversation import opted_out, transcript_dir, vet
+from prodigy.execution.agents.invocation import checked
 from prodigy.execution.agents.policy import AgentGovernor, AgentStop, settle
 from prodigy.execution.agents.usage import UsageLedger
 from prodigy.execution.agents.usage import total as total_usage
@@ -34,6 +36,7 @@ class StandardResult:
     failure: o.StepOutcome | None = None
     reaped: list[int] = field(default_factory=list)  # pids of commands left running by a dead run
     stop: AgentStop | None = None  # status "stopped": why (agents cannot run, API outage, cost cap)
+    conversations: list[tuple[str, str]] = field(default_factory=list)  # ("continued"|"restarted", detail)
 
 
 def reap_in_flight(checkpoint: StandardCheckpoint) -> list[int]:
@@ -58,6 +61,7 @@ def run_standard(workflow: Workflow, checkpoint: StandardCheckpoint, ctx: StepCo
         reporter.emit("reaped", pids=reaped)
     already = sum(1 for i in range(total) if checkpoint.is_done(i))
     ran = 0
+    notes: list[tuple[str, str]] = []  # what became of interrupted agents' conversations
     # real values; the checkpoint keeps a masked copy
     live = gitvars.revive({**base_variables, **checkpoint.variables})
     checkpoint.status, checkpoint.failure, checkpoint.in_flight = "running", None, None
@@ -69,12 +73,14 @@ def run_standard(workflow: Workflow, checkpoint: StandardCheckpoint, ctx: StepCo
         if budget is not None:  # the cost cap: stop before the next step, resumably
             return _stopped(checkpoint, save, budget, index, total, ran, already, started, reaped, None)
         reporter.emit("step_started", index=index, total=total, description=step.describe())
+        _vet_conversation(workflow, step, index, checkpoint, ctx, notes)
         usages: list[Any] = []
 
         def attempt(step: Step = step, index: int = index, usages: list[Any] = usages) -> tuple[Any, Any, bool]:
             ledger = UsageLedger()
             outcome = run_step(step, {**live, "step.name": step.name or step.describe(), "step.index": index},
                                _with_recorder(replace(ctx, usage=ledger), checkpoint, index, save))
+            notes.extend(ledger.notes)
             usage = ledger.total()
             add_spend(checkpoint.spend, usage.to_record() if usage is not None else None)
             usages.append(usage)
@@ -83,7 +89,9 @@ def run_standard(workflow: Workflow, checkpoint: StandardCheckpoint, ctx: StepCo
         outcome = settle(attempt, governor, ctx.stop_event,
                          lambda pause: reporter.emit("agents_paused", seconds=pause.seconds, text=pause.message))
         ran += 1
-        checkpoint.partial.pop(str(index), None)
+        kind = outcome.failure_kind
+        if not (outcome.status == o.INTERRUPTED or (kind is not None and kind.run_level)):
+            checkpoint.partial.pop(str(index), None)  # kept through an interrupt: a resume continues the step
         live.update(outcome.variables)
         checkpoint.in_flight = None
         checkpoint.variables.update(_storable(outcome.variables, ctx))
@@ -99,7 +107,6 @@ def run_standard(workflow: Workflow, checkpoint: StandardCheckpoint, ctx: StepCo
             }
             save(checkpoint)
             continue
-        kind = outcome.failure_kind
         if kind is not None and kind.run_level and governor.stop is not None and not ctx.stop_event.is_set():
             return _stopped(checkpoint, save, governor.stop, index, total, ran, already, started, reaped, outcome,
                             ctx.masker, spent)
@@ -108,10 +115,28 @@ def run_standard(workflow: Workflow, checkpoint: StandardCheckpoint, ctx: StepCo
         checkpoint.status = status
         checkpoint.failure = _failure_record(index, outcome, ctx.masker, spent)
         save(checkpoint)
-        return StandardResult(status, total, ran, already, time.monotonic() - started, index, outcome, reaped)
+        return StandardResult(status, total, ran, already, time.monotonic() - started, index, outcome, reaped,
+                              conversations=notes)
     checkpoint.status = "completed"
     save(checkpoint)
-    return StandardResult("completed", total, ran, already, time.monotonic() - started, reaped=reaped)
+    return StandardResult("completed", total, ran, already, time.monotonic() - started, reaped=reaped,
+                          conversations=notes)
+
+
+def _vet_conversation(workflow: Workflow, step: Step, index: int, checkpoint: StandardCheckpoint,
+                      ctx: StepContext, notes: list[tuple[str, str]]) -> None:
+    """The step was interrupted in an agent call: keep its conversation for the agent to continue, unless it
+    cannot be (opted out, another tree, the step or the CLI changed, too old): then the step starts afresh."""
+    part = checkpoint.partial.get(str(index))
+    agent = part.get("agent") if isinstance(part, dict) else None
+    if not agent:
+        return
+    cli = checked(ctx.claude_bin)
+    reason = vet(agent, step=step, tree=ctx.run_dir, cli_version=cli.version if cli else None,
+                 opted_out=opted_out(step, workflow.agents), transcripts=transcript_dir(ctx.process_env))
+    if reason is not None:
+        checkpoint.partial[str(index)] = {k: v for k, v in part.items() if k != "agent"}
+        notes.append(("restarted", reason))
 
 
 def _failure_record(index: int, outcome: o.StepOutcome, masker: Any, spent: dict[str, Any] | None,

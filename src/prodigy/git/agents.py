@@ -48,15 +48,19 @@ class AgentWorkspaces:
         return f"{self.session.branch}-item_{index}"
 
     # -- before dispatching
-    def sweep(self) -> int:
-        """Remove every agent worktree and branch an interrupted or killed run left behind."""
+    def sweep(self, keep: frozenset[int] = frozenset()) -> int:
+        """Remove every agent worktree and branch an interrupted or killed run left behind, except those of the
+        items in `keep` (their interrupted agents may continue in them: resume inside the agent)."""
         repo = self.session.path
+        kept = {self.path_for(i) for i in keep} | {self.branch_for(i) for i in keep}
         with GIT_LOCK:
             leftovers = sorted(self.session.agents_dir.glob("item_*")) if self.session.agents_dir.is_dir() else []
+            leftovers = [child for child in leftovers if child not in kept]
             for child in leftovers:
                 self._warn(remove_worktree(repo, child))
             for branch in branches(repo, f"{self.session.branch}-item_*"):
-                self._warn(delete_branch(repo, branch))
+                if branch not in kept:
+                    self._warn(delete_branch(repo, branch))
             prune_worktrees(repo)
         return len(leftovers)
 
@@ -65,12 +69,16 @@ class AgentWorkspaces:
         index = task.index
         path, branch = self.path_for(index), self.branch_for(index)
         with GIT_LOCK:
-            if path.exists():  # a leftover of an earlier attempt whose removal failed
-                self._warn(remove_worktree(self.session.path, path))
             base = head_of(self.session.path)
-            result = add_worktree(self.session.path, path, branch, base or "HEAD", reset=True)
-        if base is None or not result.ok:
-            raise GitError(f"could not create the worktree of item_{index} at {path}: {result.message}")
+            if getattr(task, "resume", None) and (path / ".git").exists():
+                result = None  # the interrupted agent continues in the tree it was editing
+            else:
+                if path.exists():  # a leftover of an earlier attempt (kept, or its removal failed)
+                    self._warn(remove_worktree(self.session.path, path))
+                result = add_worktree(self.session.path, path, branch, base or "HEAD", reset=True)
+        if base is None or (result is not None and not result.ok):
+            why = result.message if result is not None else "the session worktree has no HEAD"
+            raise GitError(f"could not create the worktree of item_{index} at {path}: {why}")
         with self._lock:
             self._bases[index] = base
         run_dir = path / self.session.subdir if self.session.subdir else path
@@ -81,6 +89,10 @@ class AgentWorkspaces:
         index = task.index
         with self._lock:
             base = self._bases.pop(index, None)
+        kind = getattr(outcome, "failure_kind", None)
+        stopped = outcome.status == o.INTERRUPTED or (kind is not None and kind.run_level)
+        if stopped and getattr(outcome, "agent", None) is not None:
+            return outcome  # kept: the next attempt may continue its agent here (enter and sweep decide)
         try:
             if outcome.status in o.OK_STATUSES and base is not None:
                 outcome = self._merge(index, outcome)

@@ -21,6 +21,7 @@ class ResumePlan:
     reduce_next: int | None
     nothing_to_do: bool
     done_cost_usd: float | None = None  # what the agents of the done (skipped) items cost, as recorded
+    conversations: int = 0  # interrupted items whose agent may continue its conversation
 
     @property
     def dispatch_order(self) -> list[int]:
@@ -59,7 +60,14 @@ def plan_resume(state: JobState, *, setup_total: int, reduce_total: int, force: 
         pending=pending, retry_dlq=retry_dlq, max_retries=max_retries, setup_next=setup_next,
         reduce_next=reduce_next, nothing_to_do=finished and not retry_dlq,
         done_cost_usd=state.done_spend.get("usd") if state.done_spend else None,
+        conversations=sum(1 for i in in_flight if _in_agent_call(state, i)),
     )
+
+
+def _in_agent_call(state: JobState, index: int) -> bool:
+    progress = state.items[index].progress if index in state.items else None
+    parts = (progress or {}).get("parts") or {}
+    return any(isinstance(part, dict) and part.get("agent") for part in parts.values())
 
 
 def _phase(state: JobState) -> str:

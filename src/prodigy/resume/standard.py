@@ -129,6 +129,7 @@ def resume_standard(record: SessionRecord, options: RunOptions, stop: StopReques
                   if isinstance(done.get("ag"), dict) and isinstance(done["ag"].get("usd"), (int, float))]
     reporter.emit("resume_plan", session_id=record.id, start=start, total=len(workflow.steps),
                   done=len(checkpoint.completed), workflow=str(workflow.path),
-                  done_cost=round(sum(done_costs), 6) if done_costs else None)
+                  done_cost=round(sum(done_costs), 6) if done_costs else None,
+                  agent_conversation=bool((checkpoint.partial.get(str(start)) or {}).get("agent")))
     summary = execute_standard(workflow, record, checkpoint, options, stop, reporter, resumed=True, on_line=on_line)
     return conclude(summary, workflow, record, options, stop, on_line)

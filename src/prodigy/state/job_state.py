@@ -16,6 +16,10 @@ Journal records (one JSON object per line; `t` is the type):
                                                    1; final = dlq | skip when no retry follows; ag = what its
                                                    agent calls cost (agents/usage.py: usd, in, out, cr, cw,
                                                    turns, model, ms, api_ms, sid, calls?, partial?)
+    item_part         {i, a, k, v}                 progress inside template step k of attempt a (its agent's
+                                                   conversation: execution/agents/conversation.py)
+    item_step         {i, a, k, vars}              template step k of attempt a completed (steps before the
+                                                   template's last claude step only), with its variables
     spend             {ph, k, ag}                  a setup/reduce step's attempt that did not complete, and
                                                    what its agent calls cost (setup_step/reduce_step carry the
                                                    `ag` of the attempt that did)
@@ -52,10 +56,14 @@ class ItemState:
     retry_budget: int | None = None  # attempts allowed in the current round (set by --force)
     round_attempts: int = 0  # attempts made in the current round
     interrupted: bool = False  # its last attempt was cut short by an interrupt or a crash
+    # What the last attempt got done, while it may be continued: {"a": attempt, "steps": {k: vars} of the
+    # template steps it completed, "parts": {k: progress inside step k (its agent's conversation)}}
+    progress: dict[str, Any] | None = None
 
     def to_list(self) -> list[Any]:
-        return [self.status, self.attempts, self.offset, self.failures, self.proc, self.retry_budget,
-                self.round_attempts, self.interrupted]
+        values = [self.status, self.attempts, self.offset, self.failures, self.proc, self.retry_budget,
+                  self.round_attempts, self.interrupted]
+        return values if self.progress is None else [*values, self.progress]
 
     @classmethod
     def from_list(cls, data: list[Any]) -> ItemState:
@@ -145,6 +153,7 @@ def apply(state: JobState, record: dict[str, Any], offset: int) -> None:
         state.setup_steps[int(record["index"])] = record.get("vars") or {}
         state.captures.update(record.get("vars") or {})
         state.step_proc = None
+        state.step_parts.pop(f"setup:{record['index']}", None)  # done: its progress is not needed any more
     elif kind == "setup_done":
         state.setup_complete = True
         state.captures.update(record.get("captures") or {})
@@ -168,6 +177,8 @@ def apply(state: JobState, record: dict[str, Any], offset: int) -> None:
         item.proc = _proc(record)
     elif kind == "done":
         _apply_done(state, record, offset)
+    elif kind in ("item_part", "item_step"):
+        _apply_progress(state, record)
     elif kind == "dlq_retry":
         for index in record.get("items", []):
             item = state.item(int(index))
@@ -187,10 +198,12 @@ def apply(state: JobState, record: dict[str, Any], offset: int) -> None:
         state.map_complete = False
         state.reduce_complete = False
         state.reduce_steps.clear()
+        state.step_parts = {k: v for k, v in state.step_parts.items() if not k.startswith("reduce:")}
         state.phase = "map"
     elif kind == "reduce_step":
         state.reduce_steps[int(record["index"])] = record.get("vars") or {}
         state.step_proc = None
+        state.step_parts.pop(f"reduce:{record['index']}", None)
     elif kind == "step_part":
         state.step_parts[f"{record['ph']}:{record['k']}"] = record.get("v") or {}
     elif kind == "reduce_done":
@@ -210,6 +223,19 @@ def _proc(record: dict[str, Any]) -> list[Any] | None:
     return [pid, record.get("pg", pid), record["st"], *([record["w"]] if record.get("w") else [])]
 
 
+def _apply_progress(state: JobState, record: dict[str, Any]) -> None:
+    """item_part {i, a, k, v}: progress inside template step k; item_step {i, a, k, vars}: step k completed."""
+    item = state.item(int(record["i"]))
+    attempt = int(record.get("a", 1))
+    progress = item.progress
+    if progress is None or progress.get("a") != attempt:
+        progress = item.progress = {"a": attempt, "steps": {}, "parts": {}}
+    if record["t"] == "item_step":
+        progress["steps"][str(record["k"])] = record.get("vars") or {}
+    else:
+        progress["parts"][str(record["k"])] = record.get("v") or {}
+
+
 def _apply_done(state: JobState, record: dict[str, Any], offset: int) -> None:
     item = state.item(int(record["i"]))
     item.proc = None
@@ -218,7 +244,8 @@ def _apply_done(state: JobState, record: dict[str, Any], offset: int) -> None:
     if status == "interrupted":
         state.set_status(item, PENDING)  # runs again on resume, as a new attempt; it used no retry
         item.interrupted = True
-        return
+        return  # its progress stays: the next attempt may continue it
+    item.progress = None
     item.round_attempts += 1
     item.interrupted = False
     item.offset = offset

@@ -1,15 +1,16 @@
 """The loader's agent settings: a claude step's CLI options (model, max_turns, max_budget_usd, allowed_tools)
-and the workflow's agent policy (max_cost_usd, agent_retry_pause, agent_outage_limit)."""
+and resume_agent, and the workflow's agent policy (max_cost_usd, agent_retry_pause, agent_outage_limit,
+resume_agent)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from prodigy.workflow import model as m
-from prodigy.workflow.load_common import _Ctx, _join, _positive_int, _string, parse_duration
+from prodigy.workflow.load_common import _bool, _Ctx, _join, _positive_int, _string, parse_duration
 from prodigy.workflow.yamlsrc import line_of
 
-STEP_AGENT_KEYS = ("model", "max_turns", "max_budget_usd", "allowed_tools")
+STEP_AGENT_KEYS = ("model", "max_turns", "max_budget_usd", "allowed_tools", "resume_agent")
 
 
 def agent_options(data: dict, kind: str, ctx: _Ctx, where: str) -> m.AgentOptions | None:
@@ -25,6 +26,7 @@ def agent_options(data: dict, kind: str, ctx: _Ctx, where: str) -> m.AgentOption
         max_turns=_positive_int(data, "max_turns", ctx, where),
         max_budget_usd=_money(data, "max_budget_usd", ctx, where),
         allowed_tools=_tools(data, ctx, where),
+        resume=_bool(data, "resume_agent", ctx, where) if "resume_agent" in data else None,
     )
 
 
@@ -34,6 +36,7 @@ def agent_policy(data: dict, ctx: _Ctx) -> m.AgentPolicy:
         max_cost_usd=_money(data, "max_cost_usd", ctx, ""),
         retry_pause=_duration(data, "agent_retry_pause", ctx, defaults.retry_pause),
         outage_limit=_duration(data, "agent_outage_limit", ctx, defaults.outage_limit),
+        resume=_bool(data, "resume_agent", ctx, "", default=True),
     )
 
 

@@ -16,7 +16,7 @@ STEP_KEYS = {
     "capture_format", "capture_streams", "env", "working_dir", "cwd", "on_failure", "on_success", "on_exit_code",
     "commit_required", "when", "temporary", "clear_env", "id", "outputs", "allow_failure", "description",
     "output_file", "retry", "retry_config", "validate", "analysis", "test",
-    "model", "max_turns", "max_budget_usd", "allowed_tools",
+    "model", "max_turns", "max_budget_usd", "allowed_tools", "resume_agent",
 }
 # Keys of the original Prodigy that prodigy refuses by name, never ignores: each is one the original's own
 # docs call removed (goal_seek: CHANGELOG.md 0.4.1, "Removed: Goal-seek feature (spec 182)") or call an
@@ -33,7 +33,7 @@ UNSUPPORTED_STEP_KEYS = {
     "validation_timeout": f"{_INTERNAL}; use `validate: {{timeout: N}}`",
     "ignore_validation_failure": f"{_INTERNAL}; use `validate: {{on_incomplete: {{fail_workflow: false}}}}`",
 }
-AGENT_POLICY_KEYS = {"max_cost_usd", "agent_retry_pause", "agent_outage_limit"}
+AGENT_POLICY_KEYS = {"max_cost_usd", "agent_retry_pause", "agent_outage_limit", "resume_agent"}
 STANDARD_KEYS = {"name", "mode", "description", "commands", "env", "secrets", "env_files", "profiles", "merge",
                  *AGENT_POLICY_KEYS}
 MAPREDUCE_KEYS = {

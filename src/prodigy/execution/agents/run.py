@@ -3,6 +3,8 @@ its final result is in and it lingers, and turn the end into an outcome with a f
 
 from __future__ import annotations
 
+import dataclasses
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -11,8 +13,9 @@ from typing import Any
 
 from prodigy.execution import outcome as o
 from prodigy.execution import process
+from prodigy.execution.agents.conversation import resume_prompt, step_hash
 from prodigy.execution.agents.failures import judge
-from prodigy.execution.agents.invocation import command
+from prodigy.execution.agents.invocation import checked, command
 from prodigy.execution.agents.masking import AgentLog, secret_forms
 from prodigy.execution.agents.stream import ANSWER_CAP, AgentStream
 from prodigy.execution.agents.usage import fmt_cost
@@ -24,37 +27,89 @@ RESULT_GRACE = 5.0  # after the final result, how long the CLI may take to exit 
 
 
 def run_agent(prompt: str, *, cwd: Path, env: dict[str, str], ctx: StepContext, options: AgentOptions | None,
-              timeout: float | None) -> o.CommandOutcome:
+              timeout: float | None, step: Any = None) -> o.CommandOutcome:
+    """One claude step's call. A top-level step (one with durable progress) runs under a conversation id that
+    is recorded before the CLI starts; if the progress already holds one (an interrupted run, vetted by the
+    runner), the conversation is continued, and a CLI that no longer has it gets a fresh call instead."""
+    progress = ctx.progress
+    prior = progress.get("agent") if progress is not None else None
+    if not (isinstance(prior, dict) and prior.get("sid")):
+        return _call(prompt, cwd=cwd, env=env, ctx=ctx, options=options, timeout=timeout, step=step)
+    outcome = _call(prompt, cwd=cwd, env=env, ctx=ctx, options=options, timeout=timeout, step=step, resume=prior)
+    kind = outcome.failure_kind
+    if kind is not None and kind.reason == "no_conversation":
+        _note(ctx, "restarted", "the CLI no longer has the conversation")
+        return _call(prompt, cwd=cwd, env=env, ctx=ctx, options=options, timeout=timeout, step=step)
+    _note(ctx, "continued", str(prior["sid"]))
+    return outcome
+
+
+def _call(prompt: str, *, cwd: Path, env: dict[str, str], ctx: StepContext, options: AgentOptions | None,
+          timeout: float | None, step: Any, resume: dict[str, Any] | None = None) -> o.CommandOutcome:
     forms = secret_forms(ctx.masker.secrets)
     log_path = log_path_for(ctx)
     log = AgentLog(log_path, forms)
     stream = AgentStream(log, on_event=_verbose(ctx), forms=forms)
-    invocation = command(ctx.claude_bin, prompt, options, private=ctx.masker.holds_secret(prompt))
+    progress = ctx.progress
+    if resume is not None:
+        sid = str(resume["sid"])
+        invocation = command(ctx.claude_bin, resume_prompt(prompt), options, resume=sid,
+                             private=ctx.masker.holds_secret(prompt))
+        record = {**resume, "ts": round(time.time(), 3)}
+    else:
+        sid = str(uuid.uuid4())
+        invocation = command(ctx.claude_bin, prompt, options, session_id=sid,
+                             private=ctx.masker.holds_secret(prompt))
+        cli = checked(ctx.claude_bin)
+        record = {"sid": sid, "cwd": str(cwd), "v": cli.version if cli else None,
+                  "h": step_hash(step) if step is not None else None, "ts": round(time.time(), 3), "cum": 0.0}
+
+    def on_start(info: process.StartInfo) -> None:
+        if progress is not None:  # durable before the CLI may start: a resume can continue this conversation
+            progress.put("agent", record)
+        if ctx.on_start is not None:
+            ctx.on_start(info)
+
     # The tighter of the step's timeout and what agent_timeout_secs leaves; with neither, a default watchdog.
     if timeout is None and ctx.deadline is None:
         timeout = DEFAULT_TIMEOUT
     limit = ctx.timeout_for(timeout)
     try:
         result = process.run(
-            invocation.argv, cwd=cwd, env=env, timeout=limit, on_start=ctx.on_start, stdin_data=invocation.stdin,
+            invocation.argv, cwd=cwd, env=env, timeout=limit, on_start=on_start, stdin_data=invocation.stdin,
             on_line=_stderr_lines(ctx), stop_event=ctx.stop_event, output_cap=ctx.output_cap,
             stdout_sink=stream, finished=stream.result_seen, finish_grace=RESULT_GRACE)
     finally:
         stream.close()
     verdict = judge(result, stream, timeout=limit)
     usage = stream.usage()
+    if usage is not None and usage.cost_usd is not None and progress is not None and stream.result is not None:
+        # total_cost_usd counts the whole conversation: charge this call what it added, remember the total
+        prior_total = float(record.get("cum") or 0.0)
+        progress.put("agent", {**record, "sid": stream.session_id or sid, "cum": usage.cost_usd})
+        usage = dataclasses.replace(usage, cost_usd=round(max(usage.cost_usd - prior_total, 0.0), 6))
+    if progress is not None and verdict.kind is not None and not verdict.kind.run_level:
+        progress.put("agent", None)  # the agent's own failure: a retry or a handler starts a new conversation
     if ctx.usage is not None:
         ctx.usage.add(usage)
     answer = _bounded_answer(stream, log_path)
     mask = ctx.masker
     error = verdict.error
-    if verdict.warnings and ctx.on_line is not None:
-        for warning in verdict.warnings:
+    warnings = verdict.warnings
+    if progress is not None and resume is None and stream.init and stream.init.get("session_id") not in (None, sid):
+        warnings += (f"the CLI ran conversation {stream.init.get('session_id')}, not {sid} (--session-id)",)
+    if warnings and ctx.on_line is not None:
+        for warning in warnings:
             ctx.on_line(ctx.label, "stderr", f"warning: {mask(warning)}")
     return o.CommandOutcome(
         status=verdict.status, exit_code=result.exit_code, stdout=mask(answer or ""), stderr=mask(result.stderr),
         duration=result.duration, log_path=str(log_path), error=mask(error) if error else None,
         output=mask(answer) if answer is not None else "", failure_kind=verdict.kind)
+
+
+def _note(ctx: StepContext, kind: str, detail: str) -> None:
+    if ctx.usage is not None:
+        ctx.usage.note(kind, detail)
 
 
 def log_path_for(ctx: StepContext) -> Path:

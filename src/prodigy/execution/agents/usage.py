@@ -124,6 +124,11 @@ class UsageLedger:
 
         self._lock = threading.Lock()
         self.usages: list[AgentUsage] = []
+        self.notes: list[tuple[str, str]] = []  # ("continued", conversation id) | ("restarted", why)
+
+    def note(self, kind: str, detail: str) -> None:
+        with self._lock:
+            self.notes.append((kind, detail))
 
     def add(self, usage: AgentUsage | None) -> None:
         if usage is not None:

@@ -11,11 +11,13 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from prodigy.errors import StateError
 from prodigy.execution import outcome as o
 from prodigy.execution.agents.policy import AgentGovernor, AgentStop, Pause, stop_summary
+from prodigy.execution.mapreduce.continuation import continuation_for
 from prodigy.execution.mapreduce.mapvars import counts
 from prodigy.execution.mapreduce.pool import ItemExecutor, ItemOutcome, ItemTask
 from prodigy.execution.process import StartInfo
@@ -48,6 +50,7 @@ class MapRun:
     stopped_by_policy: str | None = None
     failed_items: list[int] = field(default_factory=list)
     agent_stop: AgentStop | None = None  # stopped dispatching, resumably: agents cannot run, outage, cost cap
+    conversations: list[tuple[str, str]] = field(default_factory=list)  # interrupted agents: continued/restarted
     requeued: int = 0  # attempts that failed transiently and went back to the queue (no retry spent)
 
 
@@ -70,6 +73,11 @@ class Coordinator:
         self.stop = stop
         self.governor = governor or AgentGovernor(AgentPolicy())
         self.run = MapRun()
+        # Resume inside the agent: where item i's next attempt runs (None: its tree is gone), and the CLI
+        self.tree_for: Callable[[int], Path | None] | None = None
+        self.cli_version: str | None = None
+        self.transcripts: Path | None = None  # where the CLI keeps conversations (conversation.transcript_dir)
+        self._executor_name = "local"
         self._last_progress = 0.0
         self._awaiting_retry: set[int] = set()  # failed an attempt, waiting for the next one (not running)
         self._running: dict[Future[ItemOutcome], ItemTask] = {}
@@ -77,7 +85,14 @@ class Coordinator:
         self._started_lock = threading.Lock()
         self._errors: list[tuple[int, str]] = []  # failures not yet reported (error_collection)
 
-    # -- recording (called from worker threads through the executor's on_start)
+    # -- recording (called from worker threads through the executor's hooks)
+    def record_progress(self, task: ItemTask, kind: str, index: int, values: dict[str, Any]) -> None:
+        """An item_part / item_step record: written like a proc record (it must outlive prodigy, not power)."""
+        record: dict[str, Any] = {"t": kind, "i": task.index, "k": index, "v" if kind == "item_part" else "vars": values}
+        if task.attempt != 1:
+            record["a"] = task.attempt
+        self.store.append(record, sync=False, stamp=False)
+
     def record_process(self, task: ItemTask, info: StartInfo, worker: str | None = None) -> None:
         """Written before the command may start, so a resume after a kill can find and end it (invariant 9).
 
@@ -167,11 +182,18 @@ class Coordinator:
 
     def _submit(self, executor: ItemExecutor, index: int, total: int) -> None:
         # No record yet: the attempt's `start` record is written when its first command is about to run.
-        attempt = self.state.item(index).attempts + 1
+        item = self.state.item(index)
+        attempt = item.attempts + 1
         self._awaiting_retry.discard(index)
         self.reporter.emit("item_started", index=index, attempt=attempt)
+        resume, note = continuation_for(item.progress, self.steps,
+                                        tree=self.tree_for(index) if self.tree_for else None,
+                                        cli_version=self.cli_version, policy=self.governor.settings,
+                                        executor=getattr(executor, "name", "local"), transcripts=self.transcripts)
+        if note is not None:
+            self.run.conversations.append(note)
         task = ItemTask(index=index, attempt=attempt, item=self.items[index], total=total, steps=self.steps,
-                        variables=self.variables, timeout=self.timeout)
+                        variables=self.variables, timeout=self.timeout, resume=resume)
         self._running[executor.submit(task)] = task
         self.run.started += 1
 
@@ -204,6 +226,7 @@ class Coordinator:
         if result.agent is not None:
             record["ag"] = result.agent.to_record()
             self._agent_stopped(self.governor.add_cost(result.agent.cost_usd))
+        self.run.conversations.extend(result.conversations)
         kind = result.failure_kind
         ok = result.status in o.OK_STATUSES
         if result.status != o.INTERRUPTED and (result.agent is not None or kind is not None):

@@ -15,6 +15,8 @@ from prodigy import git, paths
 from prodigy.errors import ExitCode, ProdigyError, StateWriteError, UsageError
 from prodigy.execution import environment, gitvars
 from prodigy.execution import outcome as o
+from prodigy.execution.agents.conversation import transcript_dir
+from prodigy.execution.agents.invocation import checked
 from prodigy.execution.agents.policy import AgentGovernor, AgentStop, stop_summary
 from prodigy.execution.context import Masker
 from prodigy.execution.mapreduce.coordinator import Coordinator, MapRun
@@ -63,6 +65,7 @@ class JobSummary:
     scheduler: str | None = None  # the Dask scheduler's address
     agents: dict[str, Any] | None = None  # agent economics: job totals, completed items, this run's share
     stop: Any = None  # agents.policy.AgentStop when status is "stopped" (resumable)
+    conversations: list[tuple[str, str]] = field(default_factory=list)  # interrupted agents: continued/restarted
 
     @property
     def next_command(self) -> str | None:
@@ -199,6 +202,7 @@ class _JobRun:
         self.spend_before = dict(state.spend)  # to tell this invocation's agent spend from the job's
         self.governor = AgentGovernor(workflow.agents, spent_usd=state.spend.get("usd", 0.0),
                                       max_cost_usd=options.extra.get("max_cost"))
+        self.conversations: list[tuple[str, str]] = []  # interrupted agents of setup/reduce: continued or not
 
     def run(self, dispatch_order: list[int] | None, failed: ProdigyError | None = None) -> JobSummary:
         self._set_session(status="running", phase=self.state.phase)
@@ -242,7 +246,8 @@ class _JobRun:
         if setup and setup.timeout:
             ctx = _with_deadline(ctx, setup.timeout)
         failure = run_phase_steps("setup", steps, self.state.setup_steps, self.base_vars, self.store, ctx,
-                                  self.reporter, self.events, setup.captures if setup else (), self.governor)
+                                  self.reporter, self.events, setup.captures if setup else (), self.governor,
+                                  self.conversations)
         if failure is not None:
             return failure
         captures = {k: v for vars_ in self.state.setup_steps.values() for k, v in vars_.items()}
@@ -279,6 +284,10 @@ class _JobRun:
             timeout=_seconds(spec.agent_timeout_secs, variables), reporter=self.reporter, events=self.events,
             stop=self.stop, governor=self.governor)
         workspaces = self._agent_workspaces()
+        coordinator.tree_for = self._tree_for(workspaces)
+        cli = checked(self.ctx.claude_bin)
+        coordinator.cli_version = cli.version if cli else None
+        coordinator.transcripts = transcript_dir(self.ctx.process_env)
         executor = self._executor(max_parallel, coordinator, workspaces)
         try:
             self._end_remote_orphans(executor)
@@ -307,7 +316,7 @@ class _JobRun:
         variables = ChainMap(map_vars, self.state.captures, self.base_vars)
         ctx = _with_env(self.ctx, map_vars.env())
         failure = run_phase_steps("reduce", steps, self.state.reduce_steps, variables, self.store, ctx,
-                                  self.reporter, self.events, governor=self.governor)
+                                  self.reporter, self.events, governor=self.governor, notes=self.conversations)
         if failure is not None:
             return failure
         self.store.append({"t": "reduce_done"})
@@ -320,6 +329,7 @@ class _JobRun:
         choice = self.options.extra.get("executor") or {}
         if choice.get("kind") != "dask":
             return LocalExecutor(max_parallel, self.ctx, self.state.job_id, coordinator.record_process,
+                                 hook=coordinator.record_progress,
                                  workspaces=workspaces)
         from prodigy.execution.mapreduce.dask_executor import DaskExecutor
 
@@ -357,14 +367,32 @@ class _JobRun:
             self.events.emit("orphans_reaped", count=ended, where="cluster")
 
     def _agent_workspaces(self) -> Any:
-        """Agent worktrees (with a session worktree); leftovers of an interrupted run are removed first."""
+        """Agent worktrees (with a session worktree); leftovers of an interrupted run are removed first, except
+        those of items whose interrupted agent may continue its conversation in them."""
         workspaces = git.agent_workspaces(self.options.worktree, self.state.job_id)
         if workspaces is not None:
-            removed = workspaces.sweep()
+            removed = workspaces.sweep(keep=frozenset(self._continuable()))
             if removed:
                 self.reporter.emit("note", text=f"Removed {removed} agent worktree(s) left by the interrupted run.")
                 self.events.emit("agent_worktrees_removed", count=removed)
         return workspaces
+
+    def _continuable(self) -> list[int]:
+        return [index for index, item in self.state.items.items()
+                if item.status in ("pending", RUNNING) and item.progress and any(
+                    isinstance(part, dict) and part.get("agent") for part in item.progress.get("parts", {}).values())]
+
+    def _tree_for(self, workspaces: Any) -> Any:
+        """Where item i's next attempt runs, for checking a conversation's recorded cwd against it."""
+        if workspaces is None:
+            return lambda index: self.ctx.run_dir
+        subdir = workspaces.session.subdir
+
+        def tree(index: int) -> Any:
+            path = workspaces.path_for(index)
+            return (path / subdir if subdir else path) if path.is_dir() else None
+
+        return tree
 
     def _explained(self, exc: Any) -> Any:
         """A map input missing from the session worktree but present in the checkout: say why."""
@@ -425,6 +453,7 @@ class _JobRun:
             reduce_steps=(len(self.state.reduce_steps), len(self.workflow.reduce)),
             error=error, hint=hint, failure=failure, failed_phase=failed_phase, warnings=self.warnings,
             executor=self.executor[0], scheduler=self.executor[1], agents=self._agents(), stop=stop,
+            conversations=self.conversations + (self.map_run.conversations if self.map_run else []),
         )
 
     def _agents(self) -> dict[str, Any] | None:

@@ -12,6 +12,8 @@ from typing import Any
 
 from prodigy.execution import gitvars
 from prodigy.execution import outcome as o
+from prodigy.execution.agents.conversation import opted_out, transcript_dir, vet
+from prodigy.execution.agents.invocation import checked
 from prodigy.execution.agents.policy import AgentGovernor, Pause, settle
 from prodigy.execution.agents.usage import UsageLedger
 from prodigy.execution.context import StepContext, StepProgress
@@ -26,7 +28,8 @@ from prodigy.workflow.model import AgentPolicy, CaptureSpec, Step
 def run_phase_steps(phase: str, steps: tuple[Step, ...], done: Mapping[int, dict[str, Any]],
                     variables: Mapping[str, Any], store: JobStore, ctx: StepContext, reporter: Reporter,
                     events: EventLog, captures: tuple[tuple[str, CaptureSpec], ...] = (),
-                    governor: AgentGovernor | None = None) -> o.StepOutcome | None:
+                    governor: AgentGovernor | None = None,
+                    notes: list[tuple[str, str]] | None = None) -> o.StepOutcome | None:
     """Run the steps of `phase` not yet in `done`. Returns the failing outcome, or None when all are done.
     With `governor`: a transient agent failure pauses and runs the step again, and when `governor.stop` is set
     after a failure (or before a step: the cost cap) the job must stop, resumably."""
@@ -45,11 +48,14 @@ def run_phase_steps(phase: str, steps: tuple[Step, ...], done: Mapping[int, dict
         reporter.emit("phase_step_started", phase=phase, index=index, total=total, description=step.describe())
         events.emit("step_started", phase=phase, step=index + 1, description=step.describe())
         usages: list[Any] = []
+        _vet_conversation(phase, step, index, store, ctx, governor, notes)
 
         def attempt(step: Step = step, index: int = index, usages: list[Any] = usages) -> tuple[Any, Any, bool]:
             ledger = UsageLedger()
             step_vars = ChainMap(live, {"step.name": step.name or step.describe(), "step.index": index}, variables)
             outcome = run_step(step, step_vars, _recording(replace(ctx, usage=ledger), store, phase, index))
+            if notes is not None:
+                notes.extend(ledger.notes)
             usage = ledger.total()
             if usage is not None and not outcome.ok:  # what a failed attempt cost still counts in the totals
                 store.append({"t": "spend", "ph": phase, "k": index, "ag": usage.to_record()})
@@ -71,6 +77,23 @@ def run_phase_steps(phase: str, steps: tuple[Step, ...], done: Mapping[int, dict
         live.update(exported)
         store.append({"t": f"{phase}_step", "index": index, "vars": _storable(exported, ctx), **spent})
     return None
+
+
+def _vet_conversation(phase: str, step: Step, index: int, store: JobStore, ctx: StepContext,
+                      governor: AgentGovernor, notes: list[tuple[str, str]] | None) -> None:
+    """The step was interrupted in an agent call: its agent continues, unless it cannot (then afresh)."""
+    parts = store.state.step_parts if store.state is not None else {}
+    known = parts.get(f"{phase}:{index}")
+    agent = known.get("agent") if isinstance(known, dict) else None
+    if not agent:
+        return
+    cli = checked(ctx.claude_bin)
+    reason = vet(agent, step=step, tree=ctx.run_dir, cli_version=cli.version if cli else None,
+                 opted_out=opted_out(step, governor.settings), transcripts=transcript_dir(ctx.process_env))
+    if reason is not None:
+        parts[f"{phase}:{index}"] = {k: v for k, v in known.items() if k != "agent"}  # the attempt starts afresh
+        if notes is not None:
+            notes.append(("restarted", reason))
 
 
 def _paused(pause: Pause, reporter: Reporter, events: EventLog) -> None:

@@ -18,8 +18,8 @@ from prodigy.errors import ProdigyError
 from prodigy.execution import outcome as o
 from prodigy.execution.agents.usage import UsageLedger
 from prodigy.execution.context import StepContext
+from prodigy.execution.mapreduce.template import ProgressHook, run_template
 from prodigy.execution.process import StartInfo
-from prodigy.execution.runner import run_steps
 from prodigy.workflow.model import Step
 
 OUTPUT_KEEP = 8 * 1024  # bytes of an item's output kept in its journal record (the tail)
@@ -35,6 +35,7 @@ class ItemTask:
     steps: tuple[Step, ...]
     variables: dict[str, Any]  # workflow env + setup captures
     timeout: float | None  # agent_timeout_secs
+    resume: dict[str, Any] | None = None  # continue an interrupted attempt: {k, steps, parts} (template.py)
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class ItemOutcome:
     worker: str = "local"
     agent: Any = None  # agents.usage.AgentUsage: what this attempt's agent calls cost (None: no agent call)
     failure_kind: o.FailureKind | None = None  # a failure's kind (transient / fatal: not the item's fault)
+    conversations: tuple[tuple[str, str], ...] = ()  # ("continued", id) / ("restarted", why) of its agents
 
 
 class ItemExecutor(Protocol):
@@ -84,25 +86,28 @@ def item_env(task: ItemTask, job_id: str) -> dict[str, str]:
             "PRODIGY_ATTEMPT": str(task.attempt)}
 
 
-def run_item(task: ItemTask, ctx: StepContext, job_id: str, workspaces: Workspaces | None = None) -> ItemOutcome:
-    """Run one attempt of one item. Never raises for command failures (invariant 8)."""
+def run_item(task: ItemTask, ctx: StepContext, job_id: str, workspaces: Workspaces | None = None,
+             hook: ProgressHook | None = None) -> ItemOutcome:
+    """Run one attempt of one item. Never raises for command failures (invariant 8). `hook` journals the
+    attempt's progress (through the coordinator), which lets an interrupted agent continue its conversation."""
     started = time.monotonic()
     if workspaces is None:
-        return _run_item(task, ctx, job_id, started)
+        return _run_item(task, ctx, job_id, started, hook)
     try:
         ctx = replace(ctx, run_dir=workspaces.enter(task))
     except ProdigyError as exc:
         return ItemOutcome(index=task.index, attempt=task.attempt, status=o.ERRORED, exit_code=None,
                            duration=time.monotonic() - started, error=str(exc), output="", stderr="", log_path=None)
-    return workspaces.leave(task, _run_item(task, ctx, job_id, started))
+    return workspaces.leave(task, _run_item(task, ctx, job_id, started, hook))
 
 
-def _run_item(task: ItemTask, ctx: StepContext, job_id: str, started: float) -> ItemOutcome:
+def _run_item(task: ItemTask, ctx: StepContext, job_id: str, started: float,
+              hook: ProgressHook | None = None) -> ItemOutcome:
     deadline = started + task.timeout if task.timeout else None
     ledger = UsageLedger()
     item_ctx = replace(ctx, process_env={**ctx.process_env, **item_env(task, job_id)}, deadline=deadline,
                        label=f"item_{task.index}", usage=ledger)
-    result = run_steps(task.steps, item_variables(task), item_ctx)
+    result = run_template(task, item_variables(task), item_ctx, hook)
     error = result.error
     if result.status == o.TIMED_OUT and deadline is not None and time.monotonic() >= deadline - 0.05:
         error = f"agent timed out after {task.timeout:g}s (agent_timeout_secs)"
@@ -111,6 +116,7 @@ def _run_item(task: ItemTask, ctx: StepContext, job_id: str, started: float) -> 
         duration=time.monotonic() - started, error=ctx.masker(error) if error else None,
         output=ctx.masker(keep_tail(result.stdout, OUTPUT_KEEP)), stderr=ctx.masker(result.stderr[-STDERR_KEEP:]),
         log_path=result.log_path, agent=ledger.total(), failure_kind=result.failure_kind,
+        conversations=tuple(ledger.notes),
     )
 
 
@@ -129,19 +135,21 @@ class LocalExecutor:
     name = "local"
 
     def __init__(self, max_parallel: int, ctx: StepContext, job_id: str,
-                 on_start: Callable[[ItemTask, StartInfo], None], workspaces: Workspaces | None = None) -> None:
+                 on_start: Callable[[ItemTask, StartInfo], None], workspaces: Workspaces | None = None,
+                 hook: ProgressHook | None = None) -> None:
         self._pool = ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="prodigy-item")
         self._ctx = ctx
         self._job_id = job_id
         self._on_start = on_start
         self._workspaces = workspaces
+        self._hook = hook
 
     def submit(self, task: ItemTask) -> Future[ItemOutcome]:
         def record(info: StartInfo) -> None:
             self._on_start(task, info)
 
         return self._pool.submit(run_item, task, replace(self._ctx, on_start=record), self._job_id,
-                                 self._workspaces)
+                                 self._workspaces, self._hook)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

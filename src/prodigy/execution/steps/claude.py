@@ -44,4 +44,4 @@ def run(step: Step, variables: Mapping[str, Any], ctx: StepContext) -> o.Command
             "started (check the name, or run `prodigy validate` on the workflow)"))
     env = agent_env(env, ctx.process_env, cleared=step.clear_env, step_env=step.env)
     timeout = step.timeout if isinstance(step.timeout, float) else None
-    return run_agent(prompt, cwd=cwd, env=env, ctx=ctx, options=step.agent, timeout=timeout)
+    return run_agent(prompt, cwd=cwd, env=env, ctx=ctx, options=step.agent, timeout=timeout, step=step)
