@@ -1,0 +1,378 @@
+"""Live progress of a MapReduce job, read from its journal alone: no lock is taken and nothing is written, so
+watching never disturbs the run (`prodigy progress`, `--web` and `prodigy dashboard` share this).
+
+`JobWatch.refresh()` reads only the complete records appended since the last call (an incomplete last line
+is a write in progress and waits for the next call) and folds them with the executors' own `apply`, so the
+counts are the ones `run` and `resume` see. Beside the fold it keeps what a live view needs and the fold
+does not: when each running attempt started, each item's last duration, error, log and worker, and how the
+counts moved over time (the timeline). A resume appends to the same journal, so one watch follows a job
+across any number of runs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from array import array
+from bisect import bisect_left
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from prodigy.errors import NotFoundError, StateError
+from prodigy.state import sessions
+from prodigy.state.jobs import DLQ, PENDING, PURGED, RUNNING, SKIPPED, SUCCEEDED, JobState, apply, item_id
+from prodigy.state.journal import read_journal
+from prodigy.state.sessions import SessionRecord
+from prodigy.views.common import JobRef, iso_from_epoch
+from prodigy.views.events import ACTIVE, ENDED, job_activity
+from prodigy.views.sessions import next_command
+
+FAILED_FOR_GOOD = (DLQ, SKIPPED, PURGED)
+RATE_WINDOW = 60.0  # seconds of recent completions behind the rate and the ETA
+ENDED_GRACE = 2.0  # a record that says running with no live executor for this long: the run is gone
+SLOWEST_SHOWN = 5
+TEXT_KEEP = 400  # characters of an error or stderr tail kept per item in memory
+
+
+@dataclass(slots=True)
+class ItemTrack:
+    """What the live views show about one item beyond its status in the fold."""
+
+    started: float | None = None  # when the running (or last) attempt started
+    worker: str | None = None
+    duration: float | None = None  # of the last attempt that ended
+    error: str | None = None  # of the last failed attempt
+    stderr: str | None = None  # its stderr tail
+    log: str | None = None  # the last attempt's agent log
+    finished: float | None = None  # when its last attempt ended
+    done_offsets: list[int] = field(default_factory=list)  # every ended attempt's record
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    """An attempt that ended, as seen by a refresh (for renderers that print per-item lines)."""
+
+    index: int
+    attempt: int
+    status: str  # succeeded | failed | timed_out | errored | interrupted
+    final: bool  # no retry follows (the item succeeded, went to the DLQ or was skipped)
+    duration: float | None
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "succeeded"
+
+
+@dataclass(frozen=True)
+class Counts:
+    total: int | None  # None until the work list is frozen
+    succeeded: int
+    failed: int  # failed for good: in the DLQ, skipped or purged
+    dlq: int
+    skipped: int
+    running: int  # in flight (or, when nothing executes the job, in flight when it stopped)
+    pending: int  # not started yet, waiting for a retry, or cut short by an interrupt
+    retried: int  # attempts that failed and were tried again
+    finished: int  # succeeded + failed
+
+
+@dataclass(frozen=True)
+class RunningItem:
+    item_id: str
+    attempt: int
+    started_at: str | None
+    seconds: float | None  # running for
+    worker: str | None
+
+
+@dataclass(frozen=True)
+class PhaseSteps:
+    done: int
+    total: int | None  # from the run's phase_started event; None when not known yet
+
+
+@dataclass(frozen=True)
+class ProgressSnapshot:
+    job_id: str
+    session_id: str
+    workflow: str
+    workflow_path: str
+    status: str  # the session record's: running | interrupted | failed | completed | cancelled
+    live: bool  # a prodigy process executes the job right now
+    ended: bool  # nothing executes it: it stays as it is until a resume
+    phase: str  # setup | map | reduce | done
+    counts: Counts
+    setup: PhaseSteps
+    reduce: PhaseSteps
+    started_at: str | None
+    updated_at: str | None  # the last journal record
+    elapsed_seconds: float | None  # since the job started (to its last record once it ended)
+    rate_per_minute: float | None  # items finished per minute, over the last minute of the current run
+    eta_seconds: float | None  # while live: the items left at that rate
+    slowest_running: tuple[RunningItem, ...]
+    runs: int  # `run` plus every `resume` of the job
+    error: str | None
+    exit_code: int | None
+    next_command: str | None  # what to run now (resume, dlq retry), None while it runs or when nothing is left
+    resume_command: str | None  # how to continue the job if it stops (None once it completed)
+    journal_bytes: int
+    seq: int  # bumped by every refresh that saw a change
+    generated_at: str
+    warnings: tuple[str, ...] = ()
+
+
+class JobWatch:
+    """Follows one job read-only. Not thread-safe: callers that share one (the web server) hold a lock."""
+
+    def __init__(self, ref: JobRef, *, clock: Callable[[], float] = time.time,
+                 activity: Callable[[str], str] = job_activity) -> None:
+        self.ref = ref
+        self._clock = clock
+        self._activity_of = activity
+        self._reset()
+        self.session: SessionRecord = ref.session
+        self.activity = ENDED
+        self._unknown_since: float | None = None
+        self._events_offset = 0
+        self._events_partial = b""
+        self.phase_totals: dict[str, int] = {}
+        self.seq = 0
+
+    def _reset(self) -> None:
+        self.state = JobState(job_id=self.ref.job_id)
+        self.items: dict[int, ItemTrack] = {}
+        self.offset = 0
+        self.first_ts: float | None = None
+        self.last_ts: float | None = None
+        self.run_starts: list[float] = []
+        self.retried = 0
+        # The timeline: after every change of the finished counts, (time, succeeded, failed for good).
+        self.times = array("d")
+        self.succeeded_series = array("q")
+        self.failed_series = array("q")
+        self.warnings: list[str] = []
+
+    @property
+    def journal_path(self):
+        return self.ref.folder / "journal.jsonl"
+
+    # ---------------------------------------------------------------- reading
+
+    def refresh(self) -> list[ItemOutcome]:
+        """Fold what was appended since the last call; returns the attempts that ended meanwhile."""
+        outcomes: list[ItemOutcome] = []
+        changed = self._read_journal(outcomes)
+        changed = self._read_session() or changed
+        self._read_events()
+        if changed:
+            self.seq += 1
+        return outcomes
+
+    def _read_journal(self, outcomes: list[ItemOutcome]) -> bool:
+        try:
+            size = self.journal_path.stat().st_size
+        except FileNotFoundError:
+            size = 0
+        if size < self.offset:  # rewritten from scratch (cleaned up and recreated): start over
+            self._reset()
+            outcomes.clear()
+        if size == self.offset:
+            return False
+        read = read_journal(self.journal_path, self.offset)
+        # An incomplete last line is a record being written: it is read whole by the next refresh.
+        self.warnings += [w for w in read.warnings if "incomplete last record" not in w][:20]
+        for record, offset in zip(read.records, read.offsets, strict=True):
+            self._fold(record, offset, outcomes)
+        moved = read.end_offset != self.offset
+        self.offset = read.end_offset
+        return moved
+
+    def _fold(self, record: dict[str, Any], offset: int, outcomes: list[ItemOutcome]) -> None:
+        ts = record.get("ts")
+        if isinstance(ts, (int, float)) and not isinstance(ts, bool):
+            self.first_ts = ts if self.first_ts is None else self.first_ts
+            self.last_ts = ts
+        kind = record.get("t")
+        before = self._finished_counts()
+        try:
+            apply(self.state, record, offset)
+        except (KeyError, TypeError, ValueError):
+            self.warnings.append(f"{self.journal_path}: skipped a malformed {kind!r} record at byte {offset}")
+            return
+        if kind in ("run", "resume"):
+            self.run_starts.append(self.last_ts or 0.0)
+        elif kind == "start":
+            track = self._track(record)
+            track.started, track.worker = self.last_ts, record.get("w") or track.worker
+        elif kind == "done":
+            outcomes.append(self._done(record, offset))
+        after = self._finished_counts()
+        if after != before:
+            self.times.append(self.last_ts or 0.0)
+            self.succeeded_series.append(after[0])
+            self.failed_series.append(after[1])
+
+    def _track(self, record: dict[str, Any]) -> ItemTrack:
+        index = int(record["i"])
+        track = self.items.get(index)
+        if track is None:
+            track = self.items[index] = ItemTrack()
+        return track
+
+    def _done(self, record: dict[str, Any], offset: int) -> ItemOutcome:
+        track = self._track(record)
+        status = record.get("s", "succeeded")
+        track.done_offsets.append(offset)
+        track.duration = _number(record.get("d"))
+        track.finished = self.last_ts
+        track.log = record.get("log") or track.log
+        track.worker = record.get("w") or track.worker
+        if status != "succeeded" and status != "interrupted":
+            track.error = _tail(record.get("err"))
+            track.stderr = _tail(record.get("se"))
+            if record.get("final") is None:
+                self.retried += 1
+        final = status == "succeeded" or record.get("final") is not None
+        return ItemOutcome(index=int(record["i"]), attempt=int(record.get("a", 1)), status=status,
+                           final=final and status != "interrupted", duration=track.duration, error=track.error
+                           if status != "succeeded" else None)
+
+    def _finished_counts(self) -> tuple[int, int]:
+        return self.state.count(SUCCEEDED), self.state.count(*FAILED_FOR_GOOD)
+
+    def _read_session(self) -> bool:
+        before = (self.session.status, self.session.updated_at, self.activity)
+        try:
+            self.session = sessions.load(self.ref.session.id)
+        except (NotFoundError, StateError) as exc:
+            note = f"the session record is unreadable: {str(exc).splitlines()[0]}"
+            if note not in self.warnings:
+                self.warnings.append(note)
+        self.activity = self._activity_of(self.ref.session.id)
+        if self.activity == ACTIVE or self.activity == ENDED:
+            self._unknown_since = None
+        elif self._unknown_since is None:
+            self._unknown_since = self._clock()
+        return before != (self.session.status, self.session.updated_at, self.activity)
+
+    def _read_events(self) -> None:
+        """Setup and reduce step totals: the run announces them in its phase_started events."""
+        path = self.ref.events_path
+        try:
+            with open(path, "rb") as handle:
+                handle.seek(self._events_offset)
+                chunk = handle.read()
+        except FileNotFoundError:
+            return
+        self._events_offset += len(chunk)
+        lines = (self._events_partial + chunk).split(b"\n")
+        self._events_partial = lines.pop()
+        for raw in lines:
+            try:
+                event = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(event, dict) and event.get("event") == "phase_started" and isinstance(event.get("total"), int):
+                self.phase_totals[str(event.get("phase"))] = event["total"]
+
+    # ---------------------------------------------------------------- answers
+
+    @property
+    def live(self) -> bool:
+        return self.activity == ACTIVE
+
+    @property
+    def ended(self) -> bool:
+        """Nothing executes the job: its record is not `running`, or says so with no live process for a while
+        (the run was killed)."""
+        if self.activity == ENDED:
+            return True
+        return self._unknown_since is not None and self._clock() - self._unknown_since >= ENDED_GRACE
+
+    def counts(self) -> Counts:
+        state = self.state
+        total = state.item_count
+        succeeded, failed = state.count(SUCCEEDED), state.count(*FAILED_FOR_GOOD)
+        return Counts(total=total, succeeded=succeeded, failed=failed, dlq=state.count(DLQ),
+                      skipped=state.count(SKIPPED), running=state.count(RUNNING),
+                      pending=state.count(PENDING) if total is not None else 0, retried=self.retried,
+                      finished=succeeded + failed)
+
+    def slowest_running(self, now: float, limit: int = SLOWEST_SHOWN) -> tuple[RunningItem, ...]:
+        running = [(self.items.get(i), i) for i in self.state.indexes(RUNNING)]
+        running.sort(key=lambda pair: (pair[0].started if pair[0] and pair[0].started else now, pair[1]))
+        result = []
+        for track, index in running[:limit]:
+            started = track.started if track else None
+            result.append(RunningItem(item_id=item_id(index), attempt=self.state.items[index].attempts,
+                                      started_at=iso_from_epoch(started),
+                                      seconds=round(max(0.0, now - started), 1) if started else None,
+                                      worker=track.worker if track else None))
+        return tuple(result)
+
+    def rate_per_minute(self, now: float) -> float | None:
+        """Items finished per minute over the last RATE_WINDOW seconds of the current run."""
+        if not self.times:
+            return None
+        end = now if self.live else self.times[-1]
+        start = max(end - RATE_WINDOW, self.run_starts[-1] if self.run_starts else self.times[0])
+        span = end - start
+        if span <= 0:
+            return None
+        first = bisect_left(self.times, start)
+        finished_before = (self.succeeded_series[first - 1] + self.failed_series[first - 1]) if first else 0
+        finished_now = self.succeeded_series[-1] + self.failed_series[-1]
+        moved = finished_now - finished_before
+        return round(moved / span * 60.0, 2) if moved > 0 else None
+
+    def snapshot(self, now: float | None = None) -> ProgressSnapshot:
+        now = self._clock() if now is None else now
+        counts = self.counts()
+        rate = self.rate_per_minute(now)
+        left = (counts.pending + counts.running) if counts.total is not None else None
+        eta = round(left / rate * 60.0, 1) if self.live and rate and left is not None else None
+        record = self.session
+        end = now if self.live or not self.ended else (self.last_ts or now)
+        state = self.state
+        return ProgressSnapshot(
+            job_id=self.ref.job_id, session_id=record.id, workflow=record.workflow_name,
+            workflow_path=record.workflow_path, status=record.status, live=self.live, ended=self.ended,
+            phase=state.phase, counts=counts,
+            setup=PhaseSteps(done=len(state.setup_steps), total=self.phase_totals.get("setup")),
+            reduce=PhaseSteps(done=len(state.reduce_steps), total=self.phase_totals.get("reduce")),
+            started_at=iso_from_epoch(self.first_ts), updated_at=iso_from_epoch(self.last_ts),
+            elapsed_seconds=round(end - self.first_ts, 1) if self.first_ts is not None else None,
+            rate_per_minute=rate, eta_seconds=eta,
+            slowest_running=self.slowest_running(now), runs=len(self.run_starts),
+            error=state.error or record.error, exit_code=record.exit_code,
+            next_command=None if self.live else next_command(record, live=False, dlq=counts.dlq),
+            resume_command=None if record.status in ("completed", "cancelled") else f"prodigy resume {record.id}",
+            journal_bytes=self.offset, seq=self.seq,
+            generated_at=iso_from_epoch(now) or "", warnings=tuple(self.warnings),
+        )
+
+    def timeline(self, max_points: int = 400) -> dict[str, Any]:
+        """How the finished counts moved: at most max_points [seconds since the job started, succeeded,
+        failed] points (evenly thinned, the last one always kept), and when each run began."""
+        origin = self.first_ts or 0.0
+        count = len(self.times)
+        step = max(1, -(-count // max_points))
+        picks = list(range(0, count, step))
+        if count and picks[-1] != count - 1:
+            picks.append(count - 1)
+        points = [[round(self.times[i] - origin, 3), self.succeeded_series[i], self.failed_series[i]] for i in picks]
+        return {"started_at": iso_from_epoch(self.first_ts), "points": points,
+                "runs": [round(ts - origin, 3) for ts in self.run_starts], "total": self.state.item_count}
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _tail(text: Any) -> str | None:
+    if not isinstance(text, str) or not text:
+        return None
+    text = text.rstrip()
+    return text if len(text) <= TEXT_KEEP else "…" + text[-TEXT_KEEP:]
