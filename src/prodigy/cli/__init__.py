@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "sessions": ("prodigy.cli.sessions", "sessions", "List, show, clean, export and import sessions."),
     "dlq": ("prodigy.cli.dlq", "dlq", "Inspect and retry failed MapReduce items (dead-letter queue)."),
     "events": ("prodigy.cli.events", "events", "Read a job's event log."),
+    "progress": ("prodigy.cli.watch", "progress", "Watch a MapReduce job live (terminal, JSON or --web page)."),
+    "dashboard": ("prodigy.cli.dashboard", "dashboard", "Serve a live web page of all sessions."),
     "checkpoints": ("prodigy.cli.checkpoints", "checkpoints", "Inspect and repair saved state."),
     "worktree": ("prodigy.cli.worktree", "worktree", "List and remove the git worktrees of sessions."),
     "template": ("prodigy.cli.template", "template", "Register, list, show, search and validate workflow templates."),

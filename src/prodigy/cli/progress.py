@@ -124,19 +124,21 @@ class MapReduceView:
         self.print(f"{phase.capitalize():<7}[green]✔[/green] {total}/{total} steps{earlier}")
 
     def on_map_progress(self, done: int, succeeded: int, failed: int, running: int, total: int,
-                        retrying: int = 0) -> None:
+                        retrying: int = 0, note: str = "") -> None:
+        """`note`: more to show after the counts (`prodigy progress` adds the DLQ, rate, cost and slowest item)."""
         self._last_counts = {"done": done, "succeeded": succeeded, "failed": failed, "running": running,
                              "total": total, "retrying": retrying}
+        extra = f", {escape(note)}" if note else ""
         if self._progress is not None:
             cached = self._cached
             detail = f"✔ {succeeded - cached} ✖ {failed} ⟳ {running} running"
             detail += f", {retrying} to retry" if retrying else ""
             detail += f" · cached: {cached}" if cached else ""
-            self._progress.update(self._task, completed=done, detail=detail)
+            self._progress.update(self._task, completed=done, detail=detail + extra)
             return
         if self._plain_total > PLAIN_PER_ITEM_LIMIT and time.monotonic() - self._last_plain >= 1.0:
             self._last_plain = time.monotonic()
-            self.print(f"Map    {done}/{total} done ({succeeded} ok, {failed} failed, {running} running)")
+            self.print(f"Map    {done}/{total} done ({succeeded} ok, {failed} failed, {running} running){extra}")
 
     def on_item_finished(self, index: int, ok: bool, outcome: Any) -> None:
         if self._progress is not None:
