@@ -53,7 +53,7 @@ def test_text_view_of_an_interrupted_job_names_the_resume_command(state: ops.Bui
 
 
 def test_export_writes_valid_json_with_every_item(state: ops.Built, tmp_path: Path) -> None:
-    target = tmp_path / "out" / "progress.json"
+    target = tmp_path / "progress.json"
     code, out, err = ops.invoke("progress", state.dlq_job, "--export", str(target))
     assert code == 0, err
     assert f"Wrote the progress of {state.dlq_job} (4 item(s), completed, phase done) to {target}" in out
@@ -62,7 +62,9 @@ def test_export_writes_valid_json_with_every_item(state: ops.Built, tmp_path: Pa
     failed = [r for r in data["items"] if r["status"] == "dlq"]
     assert len(failed) == 2 and all("exited with code 1" in r["error"] for r in failed)
     assert data["snapshot"]["counts"]["dlq"] == 2 and data["timeline"]["points"][-1][1:] == [2, 2]
-    assert not list(target.parent.glob(".*.tmp"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["progress.json"]  # no temp file left
+    code, out, _err = ops.invoke("progress", state.dlq_job, "--export", "-")
+    assert code == 0 and json.loads(out)["snapshot"]["job_id"] == state.dlq_job
 
 
 def test_without_an_id_the_most_recent_job_is_shown(state: ops.Built) -> None:
@@ -93,3 +95,5 @@ def test_an_export_that_cannot_be_written(state: ops.Built, tmp_path: Path) -> N
     blocker.write_text("x")
     code, _out, err = ops.invoke("progress", state.dlq_job, "--export", str(blocker / "p.json"))
     assert code == 2 and "Cannot write" in err
+    code, _out, err = ops.invoke("progress", state.dlq_job, "--export", str(tmp_path / "missing" / "p.json"))
+    assert code == 2 and "does not exist" in err

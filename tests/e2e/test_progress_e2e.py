@@ -196,6 +196,8 @@ PAGE_STATE = """JSON.stringify({
   rows: [...document.querySelectorAll('#items-body tr')].map(r => [r.dataset.item, r.dataset.status]),
   dlqItems: [...document.querySelectorAll('#dlq-body .dlq-item')].map(d => d.dataset.item),
   resume: document.getElementById('resume-cmd').textContent,
+  cost: document.getElementById('cost').textContent,
+  rowCosts: [...document.querySelectorAll('#items-body tr')].map(r => r.children[5].textContent),
   noReload: window.__noReload === 1,
 })"""
 
@@ -255,6 +257,9 @@ def test_the_page_follows_a_job_through_a_resume_without_a_reload(
                      "16/16 and every item on the page")
     assert done["noReload"], "the page was reloaded"
     assert (done["succeeded"], done["dlq"], done["running"], done["total"]) == ("15", "1", "0", "16")
+    # Each item's agent call cost the fake CLI's $0.0123; item_3 failed before its agent ran.
+    assert done["cost"] == "$0.18 ($0.0123 per completed item)"
+    assert done["rowCosts"] == ["" if i == 3 else "$0.0123" for i in range(COUNT)]
     assert done["dlqItems"] == ["item_3"]
 
     # The agent log of an item, rendered readably on its own page.

@@ -232,3 +232,27 @@ def test_find_watched_job_prefers_a_running_job(job: JobStore) -> None:
 def test_find_watched_job_without_any_job(prodigy_home: Path) -> None:
     with pytest.raises(NotFoundError, match="No MapReduce job"):
         find_watched_job(None)
+
+
+def test_agent_costs_are_summed_per_item_and_for_the_job(job: JobStore) -> None:
+    add(job, T0, t="start", i=0, pid=1, st=T0)
+    add(job, T0 + 1, t="done", i=0, d=1.0, x=1, s="failed", err="e", ag={"usd": 0.25, "turns": 2})
+    add(job, T0 + 1, t="start", i=0, a=2, pid=2, st=T0)
+    add(job, T0 + 2, t="done", i=0, a=2, d=1.0, ag={"usd": 0.5, "turns": 3, "model": "m"})
+    add(job, T0 + 2, t="start", i=1, pid=3, st=T0)
+    add(job, T0 + 3, t="done", i=1, d=1.0)
+    watch, _, _ = watch_of()
+    watch.refresh()
+    snap = watch.snapshot()
+    assert snap.cost_usd == 0.75 and snap.agents["total"]["calls"] == 2
+    assert snap.agents["completed_items"]["most_expensive"] == {"item_id": "item_0", "cost_usd": 0.5}
+    rows = item_page(watch, now=T0 + 4).rows
+    assert [r.cost_usd for r in rows[:2]] == [0.75, None]
+    attempts = item_detail(watch, "item_0", T0 + 4).attempts
+    assert [a.agent["cost_usd"] for a in attempts] == [0.25, 0.5] and attempts[1].agent["model"] == "m"
+
+
+def test_no_agent_no_cost(job: JobStore) -> None:
+    watch, _, _ = watch_of()
+    watch.refresh()
+    assert (watch.snapshot().cost_usd, watch.snapshot().agents) == (None, None)

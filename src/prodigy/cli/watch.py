@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import click
@@ -35,14 +34,15 @@ SETTLE = 2.5  # seconds a one-off snapshot waits to tell a starting run from a k
               help="json: one snapshot (or, with --follow, a JSON line per change) for scripts.")
 @click.option("--json", "json_output", is_flag=True, help="Same as --format json.")
 @click.option("--follow", "-f", is_flag=True, help="With --format json: a line per change until the job ends.")
-@click.option("--export", "export", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the snapshot, the timeline and every item's row to FILE as JSON (valid mid-run too).")
+@click.option("--export", "export", metavar="FILE",
+              help="Write the snapshot, the timeline and every item's row to FILE as JSON (valid mid-run too; "
+                   "- for stdout).")
 @click.option("--web", "web_port", type=click.IntRange(0, 65535), metavar="PORT",
               help="Serve a live page of the job on PORT (0: any free port) until Ctrl-C.")
 @click.option("--host", default="127.0.0.1", show_default=True, metavar="HOST",
               help="With --web: the address to listen on. Any non-loopback address needs the access token "
                    "printed in the URL.")
-def progress(job_id: str | None, fmt: str, json_output: bool, follow: bool, export: Path | None,
+def progress(job_id: str | None, fmt: str, json_output: bool, follow: bool, export: str | None,
              web_port: int | None, host: str) -> int:
     """Watch a MapReduce job: phase, counts, rate, ETA and the slowest running items, live."""
     from prodigy.errors import UsageError
@@ -109,20 +109,16 @@ def _follow_json(watch: Any) -> int:
         return 130
 
 
-def _export(watch: Any, target: Path) -> int:
-    from prodigy.errors import UsageError
-    from prodigy.state.atomic import write_bytes
+def _export(watch: Any, target: str) -> int:
+    from prodigy.cli.common import write_output
     from prodigy.views.progress_items import report
 
     data = report(watch, time.time())
-    body = (json.dumps(data, indent=1, default=str, ensure_ascii=False) + "\n").encode()
-    try:
-        write_bytes(target.absolute(), body)  # temp file + rename: a reader never sees half a report
-    except OSError as exc:
-        raise UsageError(f"Cannot write {target}: {exc.strerror or exc}.") from None
-    snap = data["snapshot"]
-    click.echo(f"Wrote the progress of {snap['job_id']} ({len(data['items'])} item(s), {snap['status']}, "
-               f"phase {snap['phase']}) to {target}")
+    write_output(target, json.dumps(data, indent=1, default=str, ensure_ascii=False) + "\n")  # whole or not at all
+    if target != "-":
+        snap = data["snapshot"]
+        click.echo(f"Wrote the progress of {snap['job_id']} ({len(data['items'])} item(s), {snap['status']}, "
+                   f"phase {snap['phase']}) to {target}")
     return 0
 
 

@@ -90,6 +90,10 @@ class WatchRenderer:
             left = counts.pending + counts.running
             if left:
                 numbers += f", {left} not finished"
+        if snap.cost_usd is not None:
+            from prodigy.execution.agents.usage import fmt_cost
+
+            numbers += f"; agents cost {fmt_cost(snap.cost_usd)}"
         state = state_text(snap)
         if snap.status == "completed":
             self.out.print(f"[green]✔[/green] Job completed{numbers}{took}.")
@@ -121,10 +125,14 @@ def note(snap: ProgressSnapshot) -> str:
     if snap.rate_per_minute:
         rate = snap.rate_per_minute
         parts.append(f"{rate:.0f}/min" if rate >= 10 else f"{rate:.1f}/min")
+    if snap.cost_usd is not None:
+        from prodigy.execution.agents.usage import fmt_cost
+
+        parts.append(fmt_cost(snap.cost_usd))
     slowest = snap.slowest_running[0] if snap.slowest_running and snap.live else None
     if slowest is not None and slowest.seconds is not None:
         parts.append(f"slowest {slowest.item_id} {fmt_duration(slowest.seconds)}")
-    return " · ".join(parts)
+    return ", ".join(parts)
 
 
 def snapshot_json(snap: ProgressSnapshot) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from prodigy.state import sessions
 from prodigy.state.jobs import DLQ, PENDING, PURGED, RUNNING, SKIPPED, SUCCEEDED, JobState, apply, item_id
 from prodigy.state.journal import read_journal
 from prodigy.state.sessions import SessionRecord
+from prodigy.state.spend import job_spend
 from prodigy.views.common import JobRef, iso_from_epoch
 from prodigy.views.events import ACTIVE, ENDED, job_activity
 from prodigy.views.sessions import next_command
@@ -46,6 +47,7 @@ class ItemTrack:
     stderr: str | None = None  # its stderr tail
     log: str | None = None  # the last attempt's agent log
     finished: float | None = None  # when its last attempt ended
+    cost: float | None = None  # what its agent calls cost, over all its attempts (the journal's `ag`)
     done_offsets: list[int] = field(default_factory=list)  # every ended attempt's record
 
 
@@ -111,6 +113,8 @@ class ProgressSnapshot:
     elapsed_seconds: float | None  # since the job started (to its last record once it ended)
     rate_per_minute: float | None  # items finished per minute, over the last minute of the current run
     eta_seconds: float | None  # while live: the items left at that rate
+    cost_usd: float | None  # what the job's agent calls cost so far (setup, items, reduce); None: no agent ran
+    agents: dict[str, Any] | None  # the job's agent economics in full (state/spend.py::job_spend)
     slowest_running: tuple[RunningItem, ...]
     runs: int  # `run` plus every `resume` of the job
     error: str | None
@@ -229,6 +233,9 @@ class JobWatch:
         track.finished = self.last_ts
         track.log = record.get("log") or track.log
         track.worker = record.get("w") or track.worker
+        usd = record_cost(record)
+        if usd is not None:
+            track.cost = round((track.cost or 0.0) + usd, 6)
         if status != "succeeded" and status != "interrupted":
             track.error = _tail(record.get("err"))
             track.stderr = _tail(record.get("se"))
@@ -345,6 +352,7 @@ class JobWatch:
             started_at=iso_from_epoch(self.first_ts), updated_at=iso_from_epoch(self.last_ts),
             elapsed_seconds=round(end - self.first_ts, 1) if self.first_ts is not None else None,
             rate_per_minute=rate, eta_seconds=eta,
+            cost_usd=_number(state.spend.get("usd")) if state.spend else None, agents=job_spend(state),
             slowest_running=self.slowest_running(now), runs=len(self.run_starts),
             error=state.error or record.error, exit_code=record.exit_code,
             next_command=None if self.live else next_command(record, live=False, dlq=counts.dlq),
@@ -365,6 +373,12 @@ class JobWatch:
         points = [[round(self.times[i] - origin, 3), self.succeeded_series[i], self.failed_series[i]] for i in picks]
         return {"started_at": iso_from_epoch(self.first_ts), "points": points,
                 "runs": [round(ts - origin, 3) for ts in self.run_starts], "total": self.state.item_count}
+
+
+def record_cost(record: dict[str, Any]) -> float | None:
+    """The USD an ended attempt's agent calls cost (its `ag` record), if it recorded any."""
+    agent = record.get("ag")
+    return _number(agent.get("usd")) if isinstance(agent, dict) else None
 
 
 def _number(value: Any) -> float | None:

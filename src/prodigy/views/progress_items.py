@@ -10,6 +10,7 @@ from prodigy import paths
 from prodigy.errors import NotFoundError, StateError, UsageError
 from prodigy.state.jobs import RUNNING, item_id
 from prodigy.state.journal import read_record_at
+from prodigy.state.spend import readable
 from prodigy.views.common import iso_from_epoch
 from prodigy.views.dlq import parse_item
 from prodigy.views.progress import FAILED_FOR_GOOD, JobWatch
@@ -28,6 +29,7 @@ class ItemRow:
     attempts: int
     duration: float | None  # of the last attempt that ended
     worker: str | None  # the cluster worker; None for the local pool
+    cost_usd: float | None  # its agent calls over all its attempts; None when no agent ran
     error: str | None  # the last failure's error, then its stderr tail
     log_path: str | None
     started_at: str | None
@@ -56,6 +58,7 @@ class Attempt:
     log_path: str | None
     worker: str | None
     finished_at: str | None
+    agent: dict[str, Any] | None  # what its agent calls cost: cost, tokens, turns, model (readable keys)
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,8 @@ def row(watch: JobWatch, index: int, now: float) -> ItemRow:
     running = status == RUNNING and track is not None and track.started is not None
     return ItemRow(
         item_id=item_id(index), index=index, status=status, attempts=item.attempts if item else 0,
-        duration=track.duration if track else None, worker=track.worker if track else None, error=error,
+        duration=track.duration if track else None, worker=track.worker if track else None,
+        cost_usd=track.cost if track else None, error=error,
         log_path=track.log if track else None, started_at=iso_from_epoch(track.started) if track else None,
         finished_at=iso_from_epoch(track.finished) if track and status != RUNNING else None,
         running_seconds=round(max(0.0, now - track.started), 1) if running else None,
@@ -137,7 +141,7 @@ def _attempt(record: dict[str, Any]) -> Attempt:
                    exit_code=record.get("x", 0 if status == "succeeded" else None), duration=record.get("d"),
                    error=record.get("err"), stdout_tail=_keep(record.get("out")),
                    stderr_tail=_keep(record.get("se")), log_path=record.get("log"), worker=record.get("w"),
-                   finished_at=iso_from_epoch(record.get("ts")))
+                   finished_at=iso_from_epoch(record.get("ts")), agent=readable(record.get("ag")))
 
 
 def attempt_log(watch: JobWatch, text: str, attempt: int | None = None) -> Path:

@@ -15,7 +15,7 @@ from typing import Any
 
 from prodigy.errors import NotFoundError, UsageError
 from prodigy.ids import IdType, detect_id_type
-from prodigy.views.agent_log import read_agent_log
+from prodigy.views.agent_log import lines_of, readable
 from prodigy.views.common import find_job
 from prodigy.views.dlq import job_dlq
 from prodigy.views.progress import JobWatch
@@ -25,6 +25,7 @@ from prodigy.views.sessions import list_sessions
 REFRESH = 0.25  # seconds: how stale a shared watch may be
 MAX_WATCHES = 16  # jobs followed at once by one server (the least recently used is dropped)
 SESSIONS_SHOWN = 200
+LOG_LINES = 3000  # the last lines of an agent log shown on its page (the summary covers all of it)
 
 
 class Hub:
@@ -99,10 +100,13 @@ class Hub:
         with self.watch(job_id) as watch:
             path = attempt_log(watch, item, number)
         try:
-            log = read_agent_log(path)
+            lines, summary = readable(lines_of(path), tail=LOG_LINES)  # the one rendering (`prodigy logs`)
+            size = path.stat().st_size
         except OSError as exc:
             raise NotFoundError(f"Cannot read the agent log {path}: {exc.strerror or exc}.") from None
-        return {"item_id": item, "attempt": number, **asdict(log)}
+        return {"item_id": item, "attempt": number, "path": str(path), "size": size,
+                "lines": [asdict(line) for line in lines], "cut": len(lines) >= LOG_LINES,
+                "summary": asdict(summary)}
 
     def sessions(self) -> dict[str, Any]:
         listing = list_sessions(limit=SESSIONS_SHOWN)

@@ -27,6 +27,7 @@ function render(data) {
   setText("rate", s.rate_per_minute === null ? "–" : `${s.rate_per_minute}/min`);
   setText("eta", s.eta_seconds === null ? "–" : fmtSeconds(s.eta_seconds));
   setText("elapsed", fmtSeconds(s.elapsed_seconds));
+  setText("cost", s.cost_usd === null ? "none recorded" : fmtCost(s.cost_usd) + costNote(s.agents));
   setText("setup", steps(s.setup));
   setText("reduce", steps(s.reduce));
   setText("runs", s.runs);
@@ -54,6 +55,12 @@ function render(data) {
     if (c.dlq !== lastDlq || c.dlq) loadDlq();
     lastDlq = c.dlq;
   }
+}
+
+function costNote(agents) {
+  const done = agents && agents.completed_items;
+  if (!done || !done.items || done.average_cost_usd === null) return "";
+  return ` (${fmtCost(done.average_cost_usd)} per completed item)`;
 }
 
 function steps(phase) {
@@ -121,9 +128,10 @@ const loadItems = throttle(async () => {
     el("td", { text: r.attempts }),
     el("td", { text: r.running_seconds !== null ? `${fmtSeconds(r.running_seconds)} so far` : fmtSeconds(r.duration) }),
     el("td", { text: r.worker || (r.attempts ? "local" : "") }),
+    el("td", { text: r.cost_usd === null ? "" : fmtCost(r.cost_usd) }),
     el("td", { class: "err", text: r.error || "" }),
     el("td", {}, r.log_path ? logLink(r.item_id, null) : ""))));
-  if (data.error) body.replaceChildren(el("tr", {}, el("td", { colspan: 7, class: "empty", text: data.error })));
+  if (data.error) body.replaceChildren(el("tr", {}, el("td", { colspan: 8, class: "empty", text: data.error })));
   const shown = data.rows.length < data.matched ? `${data.rows.length} shown of ${data.matched} matching` : `${data.matched} matching`;
   setText("items-count", `(${shown}, ${data.total} in the job)`);
 }, 700);
@@ -160,7 +168,8 @@ async function loadDetail(itemId) {
     el("pre", { class: "mono", text: JSON.stringify(data.data, null, 2) }),
     ...(data.attempts.length ? data.attempts : []).map((a) => el("div", { class: "dlq-item" },
       el("b", { text: `attempt ${a.attempt}` }), " ", badge(a.status),
-      ` exit ${a.exit_code ?? "–"} · ${fmtSeconds(a.duration)} · ${a.worker || "local"} · ${fmtTime(a.finished_at)} `,
+      ` exit ${a.exit_code ?? "–"} · ${fmtSeconds(a.duration)} · ${a.worker || "local"} · ${fmtTime(a.finished_at)}`,
+      a.agent ? ` · agent ${fmtCost(a.agent.cost_usd)}, ${a.agent.turns ?? "?"} turn(s), ${a.agent.model || "model ?"} ` : " ",
       a.log_path ? logLink(r.item_id, a.attempt, "agent log") : "",
       a.error ? el("pre", { class: "err", text: a.error }) : "",
       a.stderr_tail ? el("pre", { text: `stderr:\n${a.stderr_tail}` }) : "",

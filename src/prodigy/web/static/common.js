@@ -31,6 +31,12 @@ function fmtSeconds(seconds) {
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
 }
 
+function fmtCost(usd) {
+  if (usd === null || usd === undefined) return "–";
+  if (usd === 0) return "$0.00";
+  return usd >= 0.1 ? `$${usd.toFixed(2)}` : `$${usd.toFixed(4)}`;
+}
+
 function fmtTime(iso) {
   if (!iso) return "–";
   const when = new Date(iso);

@@ -1,8 +1,9 @@
-// One agent log, rendered from the entries views/agent_log.py reads out of the CLI's stream-json events.
+// One agent log, as views/agent_log.readable renders it for `prodigy logs` too: the agent's text, its tool
+// calls and their results, API retries and the final result, with the log's summary on top.
 "use strict";
 
-const LABELS = { init: "started", text: "agent", tool_use: "tool call", tool_result: "tool result",
-  retry: "API retry", result: "result", error: "error", raw: "output" };
+const LABELS = { init: "started", text: "agent", user: "prompt", tool: "tool call", tool_result: "tool result",
+  tool_error: "tool error", retry: "API retry", result: "result", error: "error", raw: "output" };
 
 document.addEventListener("DOMContentLoaded", async () => {
   const jobId = decodeURIComponent(location.pathname.split("/")[2] || "");
@@ -20,15 +21,16 @@ document.addEventListener("DOMContentLoaded", async () => {
     box.replaceChildren(el("p", { class: "empty", text: error.message }));
     return;
   }
-  setText("log-result", log.is_error === null ? "none (killed, or still running)" : log.is_error ? "error" : "success");
-  setText("log-model", log.model);
-  setText("log-turns", log.turns);
-  setText("log-duration", log.duration_ms === null ? null : fmtSeconds(log.duration_ms / 1000));
-  setText("log-cost", log.cost_usd === null ? null : `$${log.cost_usd.toFixed(4)}`);
-  const skipped = log.skipped_bytes ? ` (showing the end: the first ${log.skipped_bytes} bytes are not shown)` : "";
-  setText("log-path", `${log.path} · ${log.size} bytes${skipped}`);
-  if (!log.entries.length) { box.replaceChildren(el("p", { class: "empty", text: "The log is empty." })); return; }
-  box.replaceChildren(...log.entries.map((e) => el("div", { class: `entry ${e.kind}${e.is_error ? " is-error" : ""}` },
-    el("div", { class: "k", text: [LABELS[e.kind] || e.kind, e.title].filter(Boolean).join(" · ") }),
-    el("pre", { text: e.text }))));
+  const s = log.summary;
+  setText("log-result", s.is_error === null ? "none (killed, or still running)" : s.is_error ? `error (${s.status})` : s.status);
+  setText("log-model", s.model);
+  setText("log-turns", s.turns);
+  setText("log-duration", s.duration_ms === null ? null : fmtSeconds(s.duration_ms / 1000));
+  setText("log-cost", s.cost_usd === null ? null : `$${s.cost_usd.toFixed(4)}`);
+  const cut = log.cut ? ` (its last ${log.lines.length} lines are shown)` : "";
+  setText("log-path", `${log.path} · ${log.size} bytes${cut}`);
+  if (!log.lines.length) { box.replaceChildren(el("p", { class: "empty", text: "The log is empty." })); return; }
+  box.replaceChildren(...log.lines.map((line) => el("div", { class: `entry ${line.kind}` },
+    el("div", { class: "k", text: LABELS[line.kind] || line.kind }),
+    el("pre", { text: line.text }))));
 });
