@@ -263,7 +263,9 @@ def test_the_page_follows_a_job_through_a_resume_without_a_reload(
     assert done["dlqItems"] == ["item_3"]
 
     # The agent log of an item, rendered readably on its own page.
-    log_tab = chromium.open(url.replace(f"/job/{job_id}", f"/job/{job_id}/log?item=item_0"))
+    log_link = chromium.evaluate("document.querySelector('[data-item=item_0] td:last-child a').getAttribute('href')", tab)
+    assert log_link == f"/job/{job_id}/log?item=item_0"
+    log_tab = chromium.open(url.replace(f"/job/{job_id}", log_link))
     text = chromium.wait_for("document.querySelector('#log-entries .entry.text pre') && "
                              "document.querySelector('#log-entries .entry.text pre').textContent", log_tab,
                              what="the agent's text in the log page")

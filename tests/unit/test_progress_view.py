@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,8 @@ from prodigy.views.common import find_job
 from prodigy.views.events import ACTIVE, ENDED, UNKNOWN
 from prodigy.views.progress import JobWatch
 from prodigy.views.progress_find import find_watched_job
-from prodigy.views.progress_items import attempt_log, item_detail, item_page, report
+from prodigy.views.progress_items import item_detail, item_page, report
+from prodigy.views.progress_logs import AgentLogIndex
 
 
 @pytest.fixture
@@ -201,24 +203,35 @@ def test_watching_writes_nothing(job: JobStore) -> None:
     assert after == before
 
 
-def test_attempt_logs_are_served_only_from_prodigys_log_folder(job: JobStore, tmp_path: Path) -> None:
-    inside = paths.claude_logs_dir() / SESSION / "item_0.jsonl"
-    inside.parent.mkdir(parents=True)
-    inside.write_text(json.dumps({"type": "result", "subtype": "success", "result": "ok"}) + "\n")
+def test_item_logs_are_found_by_name_and_served_only_from_prodigys_log_folder(job: JobStore, tmp_path: Path) -> None:
+    folder = paths.claude_logs_dir() / SESSION
+    folder.mkdir(parents=True)
+    first, second = folder / "item_0-20260101_120000-aaaa1111.jsonl", folder / "item_0-20260101_120005-bbbb2222.jsonl"
+    for number, path in enumerate((first, second)):
+        path.write_text(json.dumps({"type": "result", "subtype": "success", "result": "ok"}) + "\n")
+        os.utime(path, (T0 + number, T0 + number))
+    (folder / "item_10-20260101_120000-cccc3333.jsonl").write_text("{}\n")  # item_10's, not item_1's
     outside = tmp_path / "secret.txt"
     outside.write_text("not a log")
-    add(job, T0, t="start", i=0, pid=1, st=T0)
-    add(job, T0 + 1, t="done", i=0, d=1.0, log=str(inside))
     add(job, T0, t="start", i=1, pid=2, st=T0)
     add(job, T0 + 1, t="done", i=1, d=1.0, log=str(outside))
     watch, _, _ = watch_of()
     watch.refresh()
-    assert attempt_log(watch, "item_0") == inside.resolve()
-    assert attempt_log(watch, "0", 1) == inside.resolve()
+    clock = Clock(0.0)
+    logs = AgentLogIndex(SESSION, clock=clock)
+    assert [r.logs for r in item_page(watch, now=T0, logs=logs).rows] == [2, 0, 0, 0]
+    assert logs.path(watch, 0) == second.resolve() and logs.path(watch, 0, 0) == first.resolve()
+    assert [log.name for log in item_detail(watch, "item_0", T0, logs).logs] == [first.name, second.name]
+    with pytest.raises(NotFoundError, match="no log 5"):
+        logs.path(watch, 0, 5)
     with pytest.raises(NotFoundError, match="outside"):
-        attempt_log(watch, "item_1")
+        logs.path(watch, 1)
     with pytest.raises(NotFoundError, match="No agent log"):
-        attempt_log(watch, "item_2")
+        logs.path(watch, 2)
+    (folder / "item_2-20260101_120009-dddd4444.jsonl").write_text("{}\n")
+    assert logs.count(2) == 0  # the folder is listed again only after RESCAN seconds
+    clock.now += 5
+    assert logs.count(2) == 1
 
 
 def test_find_watched_job_prefers_a_running_job(job: JobStore) -> None:

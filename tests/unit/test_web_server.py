@@ -76,7 +76,7 @@ def test_errors_are_clear_json(server: WebServer) -> None:
     status, _, body = get(server, f"/api/job/{JOB}/items?status=bogus")
     assert status == 400 and "Unknown status filter" in json.loads(body)["error"]
     status, _, body = get(server, f"/api/job/{JOB}/log?item=item_0")
-    assert status == 404 and "No agent log" in json.loads(body)["error"]
+    assert status == 404 and "No agent log for item_0" in json.loads(body)["error"]
     assert get(server, "/api/job/../../etc/passwd")[0] in (400, 404)
     assert get(server, "/nothing")[0] == 404
 

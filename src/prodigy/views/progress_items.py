@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
-from prodigy import paths
-from prodigy.errors import NotFoundError, StateError, UsageError
+from prodigy.errors import StateError, UsageError
 from prodigy.state.jobs import RUNNING, item_id
 from prodigy.state.journal import read_record_at
 from prodigy.state.spend import readable
 from prodigy.views.common import iso_from_epoch
 from prodigy.views.dlq import parse_item
 from prodigy.views.progress import FAILED_FOR_GOOD, JobWatch
+from prodigy.views.progress_logs import AgentLogIndex, ItemLog
 
 # Filters of the item table: a status of the fold, or `failed` for every item that failed for good.
 STATUS_FILTERS = ("all", "running", "pending", "succeeded", "failed", "dlq", "skipped", "purged")
@@ -31,7 +30,8 @@ class ItemRow:
     worker: str | None  # the cluster worker; None for the local pool
     cost_usd: float | None  # its agent calls over all its attempts; None when no agent ran
     error: str | None  # the last failure's error, then its stderr tail
-    log_path: str | None
+    log_path: str | None  # the agent log its last ended attempt recorded
+    logs: int  # agent logs of the item on disk (every claude step of every attempt)
     started_at: str | None
     finished_at: str | None
     running_seconds: float | None
@@ -66,10 +66,11 @@ class ItemDetail:
     row: ItemRow
     attempts: tuple[Attempt, ...]
     data: Any  # the item as frozen in the work list
+    logs: tuple[ItemLog, ...] = ()
     warnings: tuple[str, ...] = ()
 
 
-def row(watch: JobWatch, index: int, now: float) -> ItemRow:
+def row(watch: JobWatch, index: int, now: float, logs: AgentLogIndex | None = None) -> ItemRow:
     state = watch.state
     status = state.status_of(index)
     track = watch.items.get(index)
@@ -82,14 +83,14 @@ def row(watch: JobWatch, index: int, now: float) -> ItemRow:
         item_id=item_id(index), index=index, status=status, attempts=item.attempts if item else 0,
         duration=track.duration if track else None, worker=track.worker if track else None,
         cost_usd=track.cost if track else None, error=error,
-        log_path=track.log if track else None, started_at=iso_from_epoch(track.started) if track else None,
+        log_path=track.log if track else None, logs=logs.count(index) if logs else 0, started_at=iso_from_epoch(track.started) if track else None,
         finished_at=iso_from_epoch(track.finished) if track and status != RUNNING else None,
         running_seconds=round(max(0.0, now - track.started), 1) if running else None,
     )
 
 
 def item_page(watch: JobWatch, *, status: str = "all", query: str = "", offset: int = 0,
-              limit: int = DEFAULT_LIMIT, now: float) -> ItemPage:
+              limit: int = DEFAULT_LIMIT, now: float, logs: AgentLogIndex | None = None) -> ItemPage:
     """Rows of the item table in item order, filtered by status and by text in the item id or error."""
     if status not in STATUS_FILTERS:
         raise UsageError(f"Unknown status filter {status!r}; choose one of: {', '.join(STATUS_FILTERS)}.")
@@ -104,12 +105,12 @@ def item_page(watch: JobWatch, *, status: str = "all", query: str = "", offset: 
     needle = query.strip().lower()
     if not needle:  # only the rows shown are built: a 100,000-item job's table costs one page
         chosen = list(indexes)[offset:offset + limit] if not isinstance(indexes, range) else indexes[offset:offset + limit]
-        return ItemPage(rows=tuple(row(watch, i, now) for i in chosen), matched=len(indexes), total=total,
+        return ItemPage(rows=tuple(row(watch, i, now, logs) for i in chosen), matched=len(indexes), total=total,
                         status=status, query=query)
     rows = []
     matched = 0
     for index in indexes:
-        candidate = row(watch, index, now)
+        candidate = row(watch, index, now, logs)
         if needle and needle not in candidate.item_id and needle not in (candidate.error or "").lower():
             continue
         matched += 1
@@ -118,7 +119,7 @@ def item_page(watch: JobWatch, *, status: str = "all", query: str = "", offset: 
     return ItemPage(rows=tuple(rows), matched=matched, total=total, status=status, query=query)
 
 
-def item_detail(watch: JobWatch, text: str, now: float) -> ItemDetail:
+def item_detail(watch: JobWatch, text: str, now: float, logs: AgentLogIndex | None = None) -> ItemDetail:
     """One item: its row, every ended attempt (from the journal) and its data from the work list."""
     index = parse_item(text, watch.state.item_count)
     track = watch.items.get(index)
@@ -136,7 +137,8 @@ def item_detail(watch: JobWatch, text: str, now: float) -> ItemDetail:
         data = JobStore(watch.ref.folder).load_items({index}).get(index)
     except StateError as exc:
         warnings.append(str(exc).splitlines()[0])
-    return ItemDetail(row=row(watch, index, now), attempts=tuple(attempts), data=data, warnings=tuple(warnings))
+    return ItemDetail(row=row(watch, index, now, logs), attempts=tuple(attempts), data=data,
+                      logs=logs.listing(watch, index) if logs else (), warnings=tuple(warnings))
 
 
 def _attempt(record: dict[str, Any]) -> Attempt:
@@ -146,26 +148,6 @@ def _attempt(record: dict[str, Any]) -> Attempt:
                    error=record.get("err"), stdout_tail=_keep(record.get("out")),
                    stderr_tail=_keep(record.get("se")), log_path=record.get("log"), worker=record.get("w"),
                    finished_at=iso_from_epoch(record.get("ts")), agent=readable(record.get("ag")))
-
-
-def attempt_log(watch: JobWatch, text: str, attempt: int | None = None) -> Path:
-    """The agent log of an item's attempt (the last one by default), as named by its journal record. Only a
-    file under prodigy's own agent-log folder is ever returned."""
-    detail = item_detail(watch, text, 0.0)
-    chosen = [a for a in detail.attempts if a.log_path and (attempt is None or a.attempt == attempt)]
-    if not chosen:
-        which = f"attempt {attempt} of " if attempt is not None else ""
-        raise NotFoundError(f"No agent log recorded for {which}{detail.row.item_id}.",
-                            hint="Agent logs exist for claude: steps, once the attempt has ended.")
-    path = Path(chosen[-1].log_path or "")
-    root = paths.claude_logs_dir().resolve()
-    try:
-        resolved = path.resolve()
-    except OSError:
-        resolved = path
-    if not resolved.is_relative_to(root):
-        raise NotFoundError(f"The log of {detail.row.item_id} is outside prodigy's log folder ({path}).")
-    return resolved
 
 
 def report(watch: JobWatch, now: float) -> dict[str, Any]:

@@ -17,9 +17,10 @@ from prodigy.errors import NotFoundError, UsageError
 from prodigy.ids import IdType, detect_id_type
 from prodigy.views.agent_log import lines_of, readable
 from prodigy.views.common import find_job
-from prodigy.views.dlq import job_dlq
+from prodigy.views.dlq import job_dlq, parse_item
 from prodigy.views.progress import JobWatch
-from prodigy.views.progress_items import DEFAULT_LIMIT, attempt_log, item_detail, item_page
+from prodigy.views.progress_items import DEFAULT_LIMIT, item_detail, item_page
+from prodigy.views.progress_logs import AgentLogIndex
 from prodigy.views.sessions import list_sessions
 
 REFRESH = 0.25  # seconds: how stale a shared watch may be
@@ -33,6 +34,7 @@ class Hub:
         self._clock = clock
         self._lock = threading.Lock()
         self._watches: OrderedDict[str, tuple[threading.Lock, JobWatch, list[float]]] = OrderedDict()
+        self._logs: dict[str, AgentLogIndex] = {}
 
     @contextmanager
     def watch(self, job_id: str) -> Iterator[JobWatch]:
@@ -60,8 +62,10 @@ class Hub:
             entry = self._watches.get(job_id)
             if entry is None:
                 entry = self._watches[job_id] = (threading.Lock(), JobWatch(ref, clock=self._clock), [float("-inf")])
+                self._logs[job_id] = AgentLogIndex(ref.session.id)
                 while len(self._watches) > MAX_WATCHES:
-                    self._watches.popitem(last=False)
+                    dropped, _entry = self._watches.popitem(last=False)
+                    self._logs.pop(dropped, None)
             return entry
 
     # ---------------------------------------------------------------- answers
@@ -79,13 +83,13 @@ class Hub:
         limit = min(_int(query.get("limit"), DEFAULT_LIMIT, "limit"), 5000)
         with self.watch(job_id) as watch:
             page = item_page(watch, status=query.get("status") or "all", query=query.get("q") or "",
-                             offset=offset, limit=limit, now=self._clock())
+                             offset=offset, limit=limit, now=self._clock(), logs=self._logs.get(job_id))
         return {"rows": [asdict(r) for r in page.rows], "matched": page.matched, "total": page.total,
                 "status": page.status, "q": page.query, "offset": offset, "limit": limit}
 
     def item(self, job_id: str, item: str) -> dict[str, Any]:
         with self.watch(job_id) as watch:
-            return asdict(item_detail(watch, item, self._clock()))
+            return asdict(item_detail(watch, item, self._clock(), self._logs.get(job_id)))
 
     def dlq(self, job_id: str) -> dict[str, Any]:
         with self.watch(job_id) as watch:
@@ -95,16 +99,19 @@ class Hub:
                 "purged": list(view.purged), "warnings": list(view.warnings),
                 "retry_command": f"prodigy dlq retry {view.job_id}" if view.items else None}
 
-    def log(self, job_id: str, item: str, attempt: str | None) -> dict[str, Any]:
-        number = _int(attempt, 0, "attempt") if attempt else None
+    def log(self, job_id: str, item: str, n: str | None) -> dict[str, Any]:
+        """Log `n` of the item (oldest first; the latest by default), rendered as `prodigy logs` renders it."""
+        number = _int(n, 0, "n") if n else None
         with self.watch(job_id) as watch:
-            path = attempt_log(watch, item, number)
+            index = parse_item(item, watch.state.item_count)
+            logs = self._logs.get(job_id) or AgentLogIndex(watch.ref.session.id)
+            path = logs.path(watch, index, number)
         try:
             lines, summary = readable(lines_of(path), tail=LOG_LINES)  # the one rendering (`prodigy logs`)
             size = path.stat().st_size
         except OSError as exc:
             raise NotFoundError(f"Cannot read the agent log {path}: {exc.strerror or exc}.") from None
-        return {"item_id": item, "attempt": number, "path": str(path), "size": size,
+        return {"item_id": f"item_{index}", "n": number, "path": str(path), "size": size,
                 "lines": [asdict(line) for line in lines], "cut": len(lines) >= LOG_LINES,
                 "summary": asdict(summary)}
 

@@ -191,7 +191,7 @@ class _Handler(BaseHTTPRequestHandler):
             case ["api", "job", job, "dlq"]:
                 self._json(hub.dlq(job))
             case ["api", "job", job, "log"]:
-                self._json(hub.log(job, query.get("item") or "", query.get("attempt")))
+                self._json(hub.log(job, query.get("item") or "", query.get("n")))
             case _:
                 raise NotFoundError(f"No such page: {self.path.split('?')[0]}")
 

@@ -110,8 +110,8 @@ function slowest(items) {
     i.worker ? ` on ${i.worker}` : "")));
 }
 
-function logLink(itemId, attempt, label) {
-  const query = `item=${encodeURIComponent(itemId)}` + (attempt ? `&attempt=${attempt}` : "");
+function logLink(itemId, n, label) {
+  const query = `item=${encodeURIComponent(itemId)}` + (n !== null && n !== undefined ? `&n=${n}` : "");
   return el("a", { href: `/job/${encodeURIComponent(jobId)}/log?${query}`, target: "_blank", rel: "noopener" }, label || "log");
 }
 
@@ -130,7 +130,7 @@ const loadItems = throttle(async () => {
     el("td", { text: r.worker || (r.attempts ? "local" : "") }),
     el("td", { text: r.cost_usd === null ? "" : fmtCost(r.cost_usd) }),
     el("td", { class: "err", text: r.error || "" }),
-    el("td", {}, r.log_path ? logLink(r.item_id, null) : ""))));
+    el("td", {}, r.logs || r.log_path ? logLink(r.item_id, null, r.logs > 1 ? `log (${r.logs})` : "log") : ""))));
   if (data.error) body.replaceChildren(el("tr", {}, el("td", { colspan: 8, class: "empty", text: data.error })));
   const shown = data.rows.length < data.matched ? `${data.rows.length} shown of ${data.matched} matching` : `${data.matched} matching`;
   setText("items-count", `(${shown}, ${data.total} in the job)`);
@@ -145,11 +145,12 @@ const loadDlq = throttle(async () => {
   if (data.error) { body.replaceChildren(el("p", { class: "empty", text: data.error })); return; }
   if (!data.items.length) { body.replaceChildren(el("p", { class: "empty", text: "Empty." })); return; }
   body.replaceChildren(...data.items.map((item) => el("div", { class: "dlq-item", "data-item": item.item_id },
-    el("b", {}, item.item_id), " ", badge(item.status), ` ${item.attempts} attempt(s)`,
+    el("a", { href: "#", onclick: (e) => { e.preventDefault(); loadDetail(item.item_id); } }, el("b", {}, item.item_id)),
+    " ", badge(item.status), ` ${item.attempts} attempt(s) (click the id for its attempts and agent logs)`,
     el("pre", { class: "mono", text: JSON.stringify(item.data) }),
     ...item.failures.map((f) => el("div", {},
       el("span", { class: "muted", text: `attempt ${f.attempt} · ${f.status} · exit ${f.exit_code ?? "–"} · ${fmtTime(f.time)} ` }),
-      f.log_path ? logLink(item.item_id, f.attempt, "agent log") : "",
+      f.log_path ? logLink(item.item_id, null, "agent log") : "",
       el("pre", { class: "err", text: [f.error, f.stderr_tail].filter(Boolean).join("\n") }))))));
 }, 1000);
 
@@ -170,11 +171,12 @@ async function loadDetail(itemId) {
       el("b", { text: `attempt ${a.attempt}` }), " ", badge(a.status),
       ` exit ${a.exit_code ?? "–"} · ${fmtSeconds(a.duration)} · ${a.worker || "local"} · ${fmtTime(a.finished_at)}`,
       a.agent ? ` · agent ${fmtCost(a.agent.cost_usd)}, ${a.agent.turns ?? "?"} turn(s), ${a.agent.model || "model ?"} ` : " ",
-      a.log_path ? logLink(r.item_id, a.attempt, "agent log") : "",
       a.error ? el("pre", { class: "err", text: a.error }) : "",
       a.stderr_tail ? el("pre", { text: `stderr:\n${a.stderr_tail}` }) : "",
       a.stdout_tail ? el("pre", { text: `output:\n${a.stdout_tail}` }) : "")),
-    data.attempts.length ? "" : el("p", { class: "empty", text: "No attempt has ended yet." }));
+    data.attempts.length ? "" : el("p", { class: "empty", text: "No attempt has ended yet." }),
+    data.logs.length ? el("p", {}, "Agent logs: ", ...data.logs.flatMap((log, i) => [i ? ", " : "",
+      logLink(r.item_id, log.n, `${log.name} (${log.size} bytes)`)])) : "");
   loadItems();
 }
 

@@ -9,10 +9,10 @@ document.addEventListener("DOMContentLoaded", async () => {
   const jobId = decodeURIComponent(location.pathname.split("/")[2] || "");
   const params = new URLSearchParams(location.search);
   const item = params.get("item") || "";
-  const attempt = params.get("attempt");
-  setText("log-item", attempt ? `${item}, attempt ${attempt}` : item);
+  const n = params.get("n");
+  setText("log-item", n !== null ? `${item}, log ${Number(n) + 1}` : `${item} (its latest log)`);
   document.getElementById("back").href = `/job/${encodeURIComponent(jobId)}`;
-  const query = `item=${encodeURIComponent(item)}` + (attempt ? `&attempt=${encodeURIComponent(attempt)}` : "");
+  const query = `item=${encodeURIComponent(item)}` + (n !== null ? `&n=${encodeURIComponent(n)}` : "");
   const box = document.getElementById("log-entries");
   let log;
   try {
