@@ -32,7 +32,7 @@ def get(web: WebServer, path: str, *, host: str | None = None, method: str = "GE
     connection = http.client.HTTPConnection("127.0.0.1", web.port, timeout=10)
     try:
         connection.putrequest(method, path, skip_host=True)
-        connection.putheader("Host", host or f"127.0.0.1:{web.port}")
+        connection.putheader("Host", f"127.0.0.1:{web.port}" if host is None else host)
         for key, value in (headers or {}).items():
             connection.putheader(key, value)
         connection.endheaders()
@@ -90,7 +90,10 @@ def test_loopback_answers_only_its_own_host_names(server: WebServer) -> None:
     assert get(server, f"/api/job/{JOB}", host=f"localhost:{server.port}")[0] == 200
     status, _, body = get(server, f"/api/job/{JOB}", host=f"evil.example:{server.port}")
     assert status == 403 and b"loopback" in body
-    assert get(server, f"/api/job/{JOB}", host="127.0.0.1:1")[0] == 403
+    assert get(server, f"/api/job/{JOB}", host="127.0.0.1:9000")[0] == 200  # an SSH tunnel's local port
+    assert get(server, f"/api/job/{JOB}", host="[::1]:9000")[0] == 200
+    assert get(server, f"/api/job/{JOB}", host="127.0.0.1.evil.example")[0] == 403
+    assert get(server, f"/api/job/{JOB}", host="")[0] == 403
 
 
 def test_a_token_is_required_when_one_is_set(server: WebServer) -> None:

@@ -153,7 +153,8 @@ def _attempt(record: dict[str, Any]) -> Attempt:
 def report(watch: JobWatch, now: float) -> dict[str, Any]:
     """Everything `--export` writes: the snapshot, the timeline and every item's row."""
     snapshot = watch.snapshot(now)
-    page = item_page(watch, limit=max(watch.state.item_count or 0, 1), now=now)
+    page = item_page(watch, limit=max(watch.state.item_count or 0, 1), now=now,
+                     logs=AgentLogIndex(watch.ref.session.id))
     return {"snapshot": asdict(snapshot), "timeline": watch.timeline(),
             "items": [asdict(r) for r in page.rows]}
 

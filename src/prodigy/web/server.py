@@ -6,8 +6,8 @@ connection with nothing to install, so `prodigy progress --web` works on every i
 framework would add (routing, middleware) is a few lines here; what it would cost is a dependency.
 
 Safety: it listens on 127.0.0.1 unless told otherwise. On loopback it answers only requests whose Host
-header names the loopback address it listens on (a web page elsewhere cannot reach it through DNS
-rebinding). On any other address every request must carry the random access token printed in the URL (as
+header names a loopback address (a web page elsewhere cannot reach it through DNS rebinding; an SSH
+tunnel from another local port can). On any other address every request must carry the random access token printed in the URL (as
 `?token=`, then as a cookie the first page sets). Responses forbid framing and inline or foreign scripts
 (a strict Content-Security-Policy); the page fetches nothing from the network.
 """
@@ -95,9 +95,11 @@ class WebServer:
         path = f"/job/{quote(self.job_id)}" if self.job_id else "/"
         return f"http://{shown}:{self.port}{path}" + (f"?token={self.token}" if self.token else "")
 
-    def allowed_hosts(self) -> set[str]:
-        names = {self.host, "localhost", "127.0.0.1", "[::1]"} if is_loopback(self.host) else set()
-        return {f"{name}:{self.port}" for name in names}
+    def host_allowed(self, header: str) -> bool:
+        """On loopback: only requests addressed to a loopback name (any port, so an SSH tunnel to another
+        local port works); a page elsewhere that rebinds its own domain to 127.0.0.1 is refused."""
+        name = header.rsplit(":", 1)[0] if not header.endswith("]") else header
+        return bool(name) and (is_loopback(name) or name == self.host)
 
     def start(self) -> WebServer:
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
@@ -200,7 +202,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _authorised(self, query: dict[str, str]) -> bool:
         web = self.server_web
         if web.token is None:
-            if self.headers.get("Host", "") not in web.allowed_hosts():
+            if not web.host_allowed(self.headers.get("Host", "")):
                 self._plain("Forbidden: this server answers only requests to its loopback address.",
                             HTTPStatus.FORBIDDEN)
                 return False
