@@ -22,9 +22,9 @@ def test_json_snapshot_of_a_finished_job(state: ops.Built) -> None:
     snap = json.loads(out)
     assert snap["job_id"] == state.dlq_job and snap["session_id"] == state.dlq_session
     assert snap["counts"] == {"total": 4, "succeeded": 2, "failed": 2, "dlq": 2, "skipped": 0, "running": 0,
-                              "pending": 0, "retried": 0, "finished": 4}
+                              "pending": 0, "retried": 0, "retrying": 0, "finished": 4}
     assert (snap["status"], snap["phase"], snap["live"], snap["ended"]) == ("completed", "done", False, True)
-    assert snap["next_command"] == f"prodigy dlq retry {state.dlq_job}" and snap["resume_command"] is None
+    assert snap["next_command"] == f"prodigy resume-job {state.dlq_job} --force" and snap["resume_command"] is None
     by_session = json.loads(ops.invoke("progress", state.dlq_session[:20], "--json")[1])
     assert {**by_session, "generated_at": None} == {**snap, "generated_at": None}
     assert ops.tree(state.home) == before  # read-only

@@ -148,7 +148,7 @@ def test_text_view_in_a_pipe_prints_the_runs_own_lines(spawn_prodigy, work: Path
     assert sorted(line.split()[0] for line in lines.lines if line.startswith("  item_") and "✔" in line) == sorted(
         f"item_{i}" for i in range(4, 16))  # the items that ended while it watched, as `run` prints them
     assert "Job completed: 15 succeeded, 1 failed (1 in the DLQ)" in text
-    assert f"Next: prodigy dlq retry {job_id}" in text
+    assert f"Next: prodigy resume-job {job_id} --force" in text
 
 
 def test_ctrl_c_stops_watching_and_leaves_the_job_running(spawn_prodigy, work: Path, marker: str,

@@ -65,7 +65,7 @@ def test_the_api_serves_the_views(server: WebServer) -> None:
     assert [(r["item_id"], r["error"]) for r in rows] == [("item_1", "exit 2 <script>alert(1)</script>")]
     assert json.loads(get(server, f"/api/job/{JOB}/items/item_0")[2])["data"] == {"n": 0}
     dlq = json.loads(get(server, f"/api/job/{JOB}/dlq")[2])
-    assert [i["item_id"] for i in dlq["items"]] == ["item_1"] and dlq["retry_command"] == f"prodigy dlq retry {JOB}"
+    assert [i["item_id"] for i in dlq["items"]] == ["item_1"] and dlq["retry_command"] == f"prodigy resume-job {JOB} --force"
     sessions = json.loads(get(server, "/api/sessions")[2])
     assert [r["id"] for r in sessions["rows"]] == [SESSION]
 

@@ -17,6 +17,7 @@ class _Outcome:
         self.status = outcome.status
         self.error = outcome.error
         self.duration = outcome.duration or 0.0
+        self.stderr = outcome.stderr or ""
 
 
 class WatchRenderer:
@@ -44,7 +45,8 @@ class WatchRenderer:
             self._setup_shown = True
         counts = snap.counts
         if counts.total is not None and not self._map_started:
-            out.emit("phase_started", phase="map", total=counts.total, done=counts.finished)
+            out.emit("phase_started", phase="map", total=counts.total, done=counts.finished,
+                     succeeded_before=snap.succeeded_before_run)
             self._map_started = True
             outcomes = []  # what ended before we looked is in `done` already
         if self._map_started and not self._map_finished:
@@ -56,7 +58,7 @@ class WatchRenderer:
                 else:
                     out.emit("item_retry", index=outcome.index, outcome=_Outcome(outcome))
             out.emit("map_progress", done=counts.finished, succeeded=counts.succeeded, failed=counts.failed,
-                     running=counts.running, total=counts.total or 0, note=note(snap))
+                     running=counts.running, total=counts.total or 0, retrying=counts.retrying, note=note(snap))
             if snap.phase in ("reduce", "done"):
                 out.emit("phase_finished", phase="map")
                 self._map_finished = True

@@ -61,6 +61,7 @@ class ItemOutcome:
     final: bool  # no retry follows (the item succeeded, went to the DLQ or was skipped)
     duration: float | None
     error: str | None
+    stderr: str | None = None  # its stderr tail (kept short)
 
     @property
     def ok(self) -> bool:
@@ -77,6 +78,7 @@ class Counts:
     running: int  # in flight (or, when nothing executes the job, in flight when it stopped)
     pending: int  # not started yet, waiting for a retry, or cut short by an interrupt
     retried: int  # attempts that failed and were tried again
+    retrying: int  # pending items whose last attempt failed: a retry (or a --force round) follows
     finished: int  # succeeded + failed
 
 
@@ -117,9 +119,10 @@ class ProgressSnapshot:
     agents: dict[str, Any] | None  # the job's agent economics in full (state/spend.py::job_spend)
     slowest_running: tuple[RunningItem, ...]
     runs: int  # `run` plus every `resume` of the job
+    succeeded_before_run: int  # items done before the current run began (the run's bar shows them as cached)
     error: str | None
     exit_code: int | None
-    next_command: str | None  # what to run now (resume, dlq retry), None while it runs or when nothing is left
+    next_command: str | None  # what to run now (resume, resume-job --force), None while it runs or when nothing is left
     resume_command: str | None  # how to continue the job if it stops (None once it completed)
     journal_bytes: int
     seq: int  # bumped by every refresh that saw a change
@@ -151,6 +154,7 @@ class JobWatch:
         self.first_ts: float | None = None
         self.last_ts: float | None = None
         self.run_starts: list[float] = []
+        self.succeeded_before_run = 0  # items that had succeeded when the current run or resume began
         self.retried = 0
         # The timeline: after every change of the finished counts, (time, succeeded, failed for good).
         self.times = array("d")
@@ -207,6 +211,7 @@ class JobWatch:
             return
         if kind in ("run", "resume"):
             self.run_starts.append(self.last_ts or 0.0)
+            self.succeeded_before_run = self.state.count(SUCCEEDED)
         elif kind == "start":
             track = self._track(record)
             track.started, track.worker = self.last_ts, record.get("w") or track.worker
@@ -243,8 +248,9 @@ class JobWatch:
                 self.retried += 1
         final = status == "succeeded" or record.get("final") is not None
         return ItemOutcome(index=int(record["i"]), attempt=int(record.get("a", 1)), status=status,
-                           final=final and status != "interrupted", duration=track.duration, error=track.error
-                           if status != "succeeded" else None)
+                           final=final and status != "interrupted", duration=track.duration,
+                           error=track.error if status != "succeeded" else None,
+                           stderr=track.stderr if status != "succeeded" else None)
 
     def _finished_counts(self) -> tuple[int, int]:
         return self.state.count(SUCCEEDED), self.state.count(*FAILED_FOR_GOOD)
@@ -305,6 +311,8 @@ class JobWatch:
         return Counts(total=total, succeeded=succeeded, failed=failed, dlq=state.count(DLQ),
                       skipped=state.count(SKIPPED), running=state.count(RUNNING),
                       pending=state.count(PENDING) if total is not None else 0, retried=self.retried,
+                      retrying=sum(1 for item in state.items.values()
+                                   if item.status == PENDING and item.failures and not item.interrupted),
                       finished=succeeded + failed)
 
     def slowest_running(self, now: float, limit: int = SLOWEST_SHOWN) -> tuple[RunningItem, ...]:
@@ -354,6 +362,7 @@ class JobWatch:
             rate_per_minute=rate, eta_seconds=eta,
             cost_usd=_number(state.spend.get("usd")) if state.spend else None, agents=job_spend(state),
             slowest_running=self.slowest_running(now), runs=len(self.run_starts),
+            succeeded_before_run=self.succeeded_before_run,
             error=state.error or record.error, exit_code=record.exit_code,
             next_command=None if self.live else next_command(record, live=False, dlq=counts.dlq),
             resume_command=None if record.status in ("completed", "cancelled") else f"prodigy resume {record.id}",

@@ -15,6 +15,7 @@ from typing import Any
 
 from prodigy.errors import NotFoundError, UsageError
 from prodigy.ids import IdType, detect_id_type
+from prodigy.resume.plan import retry_command
 from prodigy.views.agent_log import lines_of, readable
 from prodigy.views.common import find_job
 from prodigy.views.dlq import job_dlq, parse_item
@@ -97,7 +98,7 @@ class Hub:
         view = job_dlq(ref, history=True)
         return {"job_id": view.job_id, "count": view.dlq_count, "items": [asdict(i) for i in view.items],
                 "purged": list(view.purged), "warnings": list(view.warnings),
-                "retry_command": f"prodigy dlq retry {view.job_id}" if view.items else None}
+                "retry_command": retry_command(view.job_id) if view.items else None}
 
     def log(self, job_id: str, item: str, n: str | None) -> dict[str, Any]:
         """Log `n` of the item (oldest first; the latest by default), rendered as `prodigy logs` renders it."""
