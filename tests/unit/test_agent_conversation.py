@@ -136,3 +136,22 @@ def test_a_continued_call_is_charged_what_it_added(tmp_path: Path, fake_claude: 
     assert again.usage.total().cost_usd == 0.5 and values["agent"]["cum"] == 1.0  # reported 1.0 in all
     calls = [json.loads(line) for line in fake_claude.read_text().splitlines()]
     assert any(arg.startswith("--resume=") for arg in calls[-1])
+
+
+def test_the_snapshot_and_the_journal_checks_accept_progress_and_refuse_damage(tmp_path: Path) -> None:
+    meta = jobs.JobMeta(job_id=JOB, session_id="session-00000000-0000-4000-8000-000000000001",
+                        workflow_path="/w/workflow.yml", workflow_sha256="abc", run_dir="/w", repo="repo",
+                        created_at="2026-01-01T00:00:00Z")
+    store = jobs.JobStore.create(meta, "name: t\n")
+    for record in ({"t": "items_frozen", "count": 2}, {"t": "start", "i": 0},
+                   {"t": "item_step", "i": 0, "k": 0, "vars": {"a": "1"}},
+                   {"t": "item_part", "i": 0, "k": 1, "v": {"agent": agent(tmp_path)}},
+                   {"t": "done", "i": 0, "d": 1, "s": "interrupted"}):
+        store.append(record)
+    store.close()  # writes the snapshot
+    state = jobs.JobStore(store.folder).load_state()
+    assert state.warnings == [] and state.items[0].progress["steps"] == {"0": {"a": "1"}}
+    with open(store.journal_path, "ab") as handle:
+        handle.write(b'{"t":"item_part","i":1}\n')  # no step index: damaged
+    state = jobs.JobStore(store.folder).load_state()
+    assert any("item_part" in w or "k" in w for w in state.warnings) and state.items[0].progress is not None

@@ -139,12 +139,35 @@ class JobStatus(_Record, tag="job_status"):
     error: str | None = None
 
 
+class ItemPart(_Record, tag="item_part"):
+    """Progress inside template step k of an item's attempt (its agent's conversation: resume inside the agent)."""
+
+    i: Index
+    k: Index
+    a: Attempt = 1
+    v: Vars | None = None
+
+
+class ItemStep(_Record, tag="item_step"):
+    i: Index
+    k: Index
+    a: Attempt = 1
+    vars: Vars | None = None
+
+
+class Spend(_Record, tag="spend"):
+    ph: Literal["setup", "reduce"]
+    k: Index
+    ag: Vars
+
+
 JOURNAL_TYPES = (Start, Proc, Done, SetupStep, SetupDone, ItemsFrozen, Run, Resume, DlqRetry, DlqPurge, MapDone,
-                 MapReopened, ReduceStep, ReduceDone, JobStatus)
+                 MapReopened, ReduceStep, ReduceDone, JobStatus, ItemPart, ItemStep, Spend)
 KNOWN_TYPES = frozenset(t.__struct_config__.tag for t in JOURNAL_TYPES)
 
 _typed = msgspec.json.Decoder(Start | Proc | Done | SetupStep | SetupDone | ItemsFrozen | Run | Resume | DlqRetry
-                              | DlqPurge | MapDone | MapReopened | ReduceStep | ReduceDone | JobStatus)
+                              | DlqPurge | MapDone | MapReopened | ReduceStep | ReduceDone | JobStatus | ItemPart
+                              | ItemStep | Spend)
 _plain = msgspec.json.Decoder()
 
 
@@ -219,8 +242,8 @@ class SnapshotState(msgspec.Struct):
     captures: Vars = {}
     item_count: Count | None = None
     succeeded: list[int] = []
-    items: dict[str, tuple[ItemStatus, int, Offset | None, list[Offset] | None, ProcList | None, int | None,
-                           int, bool]] = {}
+    # ItemState.to_list: 8 values, and a 9th (the attempt's progress, a mapping) while it may be continued
+    items: dict[str, list[Any]] = {}
     map_complete: bool = False
     reduce_steps: dict[str, Vars] = {}
     reduce_complete: bool = False
@@ -252,6 +275,7 @@ def snapshot(data: Any) -> dict[str, Any]:
         if not key.isdigit() or int(key) > MAX_INDEX:
             raise BadRecord(f"{key!r} is not a step or item index")
     for key, item in state.items.items():
+        _check_item(item, key)
         if item[4] is not None:
             _check_proc(item[4], f"items[{key}] process")
     if state.step_proc is not None:
@@ -259,6 +283,18 @@ def snapshot(data: Any) -> dict[str, Any]:
             raise BadRecord("`step_proc` is not [phase, index, pid, pgid, start time]")
         _check_proc(state.step_proc[2:], "step_proc")
     return data
+
+
+ItemList = tuple[ItemStatus, int, Offset | None, list[Offset] | None, ProcList | None, int | None, int, bool]
+
+
+def _check_item(item: list[Any], key: str) -> None:
+    if len(item) not in (8, 9) or (len(item) == 9 and not isinstance(item[8], dict)):
+        raise BadRecord(f"items[{key}] is not an item state of 8 values (and its progress)")
+    try:
+        msgspec.convert(item[:8], type=ItemList)
+    except msgspec.ValidationError as exc:
+        raise BadRecord(f"items[{key}]: {exc}") from None
 
 
 def _check_proc(proc: list[Any], where: str) -> None:
