@@ -383,3 +383,19 @@ def test_load_items_without_a_frozen_list_is_a_state_error() -> None:
     store = new_store()
     with pytest.raises(StateError, match="missing"):
         store.load_items()
+
+
+def test_load_items_reads_only_the_wanted_lines_whatever_the_block_boundaries() -> None:
+    import io
+    import random
+
+    from prodigy.state.jobs import _wanted_lines
+
+    rng = random.Random(7)
+    for _ in range(300):
+        n = rng.randint(0, 40)
+        lines = [b'"' + b"x" * rng.randint(0, 5) + str(i).encode() + b'"' for i in range(n)]
+        text = b"\n".join(lines) + (b"\n" if n and rng.random() < 0.8 else b"")
+        wanted = set(rng.sample(range(n + 3), rng.randint(0, n + 3)))
+        got = dict(_wanted_lines(io.BytesIO(text), wanted, block=rng.randint(1, 16)))
+        assert got == {i: line for i, line in enumerate(lines) if i in wanted}

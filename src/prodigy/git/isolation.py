@@ -126,7 +126,7 @@ def recover_merged(store: JobStore, state: JobState, worktree: SessionWorktree |
     succeeded so they are neither run nor merged again."""
     from prodigy.state.jobs import PENDING, RUNNING
 
-    in_flight = sorted(i for i, s in state.items.items()
+    in_flight = sorted(i for i, s in state.items.tracked().items()
                        if s.status == RUNNING or (s.status == PENDING and s.interrupted))
     if worktree is None or not in_flight:
         return []

@@ -40,7 +40,7 @@ def retry_command(job_id: str) -> str:
 def plan_resume(state: JobState, *, setup_total: int, reduce_total: int, force: bool,
                 max_retries: int, dlq_only: set[int] | None = None) -> ResumePlan:
     """dlq_only limits which DLQ items --force retries (`prodigy dlq retry --filter`)."""
-    in_flight = tuple(i for i, s in sorted(state.items.items())
+    in_flight = tuple(i for i, s in sorted(state.items.tracked().items())
                       if s.status == RUNNING or (s.status == PENDING and s.interrupted))
     in_flight_set = set(in_flight)
     dlq = tuple(i for i in state.indexes(DLQ) if dlq_only is None or i in dlq_only)

@@ -102,7 +102,7 @@ def _collect_job(found: Collected, record: SessionRecord) -> set[str]:
     if events.is_file():
         found.members.append(Member(EVENTS, path=events, size=_whole_lines(events)))
     state = JobStore(folder).load_state()
-    flight = {f"item_{i}" for i, item in state.items.items() if item.status == RUNNING}
+    flight = {f"item_{i}" for i, item in state.items.tracked().items() if item.status == RUNNING}
     if state.step_proc:
         flight.add(f"{state.step_proc[0]}{int(state.step_proc[1]) + 1}")
     return flight

@@ -33,41 +33,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from prodigy.state.item_table import (  # noqa: F401 - the statuses and ItemState are imported from here
+    DLQ,
+    PENDING,
+    PURGED,
+    RUNNING,
+    SKIPPED,
+    SUCCEEDED,
+    ItemState,
+    ItemTable,
+)
 from prodigy.state.spend import add_spend
 
-# Item statuses in the fold.
-PENDING = "pending"
-RUNNING = "running"  # started, no terminal record yet (in flight, or orphaned by a crash)
-SUCCEEDED = "succeeded"
-DLQ = "dlq"  # failed after its retries; retried only by resume --force / dlq retry
-SKIPPED = "skipped"  # failed under on_item_failure: skip (accepted, never retried)
-PURGED = "purged"  # dropped from the DLQ by `prodigy dlq purge`
-
 TERMINAL = (SUCCEEDED, DLQ, SKIPPED, PURGED)
-
-
-@dataclass(slots=True)
-class ItemState:
-    status: str = PENDING
-    attempts: int = 0  # the highest attempt number seen
-    offset: int | None = None  # journal offset of the last terminal ("done") record
-    failures: list[int] | None = None  # offsets of failed attempts' records (None: none yet)
-    proc: list[Any] | None = None  # [pid, pgid, start_time(, worker)] of the running attempt's latest command
-    retry_budget: int | None = None  # attempts allowed in the current round (set by --force)
-    round_attempts: int = 0  # attempts made in the current round
-    interrupted: bool = False  # its last attempt was cut short by an interrupt or a crash
-    # What the last attempt got done, while it may be continued: {"a": attempt, "steps": {k: vars} of the
-    # template steps it completed, "parts": {k: progress inside step k (its agent's conversation)}}
-    progress: dict[str, Any] | None = None
-
-    def to_list(self) -> list[Any]:
-        values = [self.status, self.attempts, self.offset, self.failures, self.proc, self.retry_budget,
-                  self.round_attempts, self.interrupted]
-        return values if self.progress is None else [*values, self.progress]
-
-    @classmethod
-    def from_list(cls, data: list[Any]) -> ItemState:
-        return cls(*data)
 
 
 @dataclass
@@ -79,7 +57,7 @@ class JobState:
     setup_complete: bool = False
     captures: dict[str, Any] = field(default_factory=dict)  # variables exported by setup to map/reduce
     item_count: int | None = None  # set when the work list is frozen
-    items: dict[int, ItemState] = field(default_factory=dict)  # only items that ever started
+    items: ItemTable = field(default_factory=ItemTable)  # only items that ever started (item_table.py)
     map_complete: bool = False
     reduce_steps: dict[int, dict[str, Any]] = field(default_factory=dict)
     reduce_complete: bool = False
@@ -88,23 +66,26 @@ class JobState:
     step_proc: list[Any] | None = None  # [phase, index, pid, pgid, start_time] of a running setup/reduce step
     step_parts: dict[str, dict[str, Any]] = field(default_factory=dict)  # "phase:index" -> progress in the step
     warnings: list[str] = field(default_factory=list)
-    tally: dict[str, int] = field(default_factory=dict)  # status -> number of tracked items
     # Agent economics, summed from the `ag` of every record that has one (compact keys, see agents/usage.py):
     spend: dict[str, Any] = field(default_factory=dict)  # every agent call of the job: setup, items, reduce
     done_spend: dict[str, Any] = field(default_factory=dict)  # the attempts that completed their items
     costliest: list[Any] | None = None  # [item index, usd] of the most expensive successful attempt
 
     def __post_init__(self) -> None:
-        if self.items and not self.tally:
-            for item in self.items.values():
-                self.tally[item.status] = self.tally.get(item.status, 0) + 1
+        if not isinstance(self.items, ItemTable):
+            self.items = ItemTable(self.items)  # built from a dict of ItemState (tests, tools)
+        if self.item_count is not None:
+            self.items.limit = self.item_count
+
+    @property
+    def tally(self) -> dict[str, int]:
+        """Status -> number of items that ever started (O(1) counts on jobs of any size)."""
+        return self.items.tally
 
     def item(self, index: int) -> ItemState:
-        state = self.items.get(index)
-        if state is None:
-            state = self.items[index] = ItemState()
-            self.tally[PENDING] = self.tally.get(PENDING, 0) + 1
-        return state
+        """The live state of an item, to change it (a plain success is moved out of the compact arrays)."""
+        state = self.items.materialise(index)
+        return state if state is not None else self.items.add(index)
 
     def set_status(self, item: ItemState, status: str) -> None:
         """Every status change goes through here so counts stay O(1) on jobs of any size."""
@@ -114,8 +95,7 @@ class JobState:
             item.status = status
 
     def status_of(self, index: int) -> str:
-        state = self.items.get(index)
-        return state.status if state else PENDING
+        return self.items.status_of(index)
 
     def count(self, *statuses: str) -> int:
         """Items in these statuses; PENDING includes items that never started."""
@@ -125,10 +105,16 @@ class JobState:
         return total
 
     def indexes(self, *statuses: str) -> list[int]:
-        if PENDING in statuses and self.item_count is not None:
-            wanted = set(statuses)
-            return [i for i in range(self.item_count) if self.status_of(i) in wanted]
-        return sorted(i for i, s in self.items.items() if s.status in statuses)
+        """Items in these statuses, in item order; PENDING includes items that never started."""
+        wanted = set(statuses)
+        tracked = self.items.tracked()
+        count = self.item_count if PENDING in wanted else None  # with PENDING: the work list's items only
+        found = [i for i, s in tracked.items() if s.status in wanted and (count is None or i < count)]
+        if SUCCEEDED in wanted:
+            found += (i for i in self.items.compact_indexes() if count is None or i < count)
+        if count is not None:
+            found += (i for i in self.items.not_compact_below(count) if i not in tracked)
+        return sorted(found)
 
 
 def item_id(index: int) -> str:
@@ -160,6 +146,7 @@ def apply(state: JobState, record: dict[str, Any], offset: int) -> None:
         state.phase = "map"
     elif kind == "items_frozen":
         state.item_count = int(record["count"])
+        state.items.limit = state.item_count
         state.phase = "map"
     elif kind == "start":
         item = state.item(int(record["i"]))
@@ -257,6 +244,7 @@ def _apply_done(state: JobState, record: dict[str, Any], offset: int) -> None:
             usd = record["ag"].get("usd") if isinstance(record["ag"], dict) else None
             if isinstance(usd, (int, float)) and (state.costliest is None or usd > state.costliest[1]):
                 state.costliest = [int(record["i"]), usd]
+        state.items.settle(int(record["i"]))  # a plain success joins the compact arrays
         return
     item.failures = [*(item.failures or ()), offset]
     final = record.get("final")
@@ -269,21 +257,15 @@ def _apply_done(state: JobState, record: dict[str, Any], offset: int) -> None:
 
 
 def dump_state(state: JobState) -> dict[str, Any]:
-    """The snapshot form. Items that succeeded on their first round without failures (nearly all of them in
-    a big job) are a flat [index, offset, attempts, ...] list: a few bytes each instead of a JSON object."""
-    plain: list[int] = []
-    others: dict[str, list[Any]] = {}
-    for index, item in sorted(state.items.items()):  # in item order: the same fold gives the same bytes
-        if (item.status == SUCCEEDED and not item.failures and item.retry_budget is None and not item.interrupted
-                and item.round_attempts == item.attempts):
-            plain += (index, item.offset if item.offset is not None else -1, item.attempts)
-        else:
-            others[str(index)] = item.to_list()
+    """The snapshot form. Items that succeeded plainly (nearly all of them in a big job) are the compact block
+    of item_table.py, about 3 bytes an item; the others an [status, attempts, offset, ...] list each."""
+    others = {str(index): item.to_list() for index, item in sorted(state.items.tracked().items())}
+    compact = state.items.dump_compact()
     return {
         "job_id": state.job_id, "phase": state.phase, "status": state.status,
         "setup_steps": {str(k): v for k, v in state.setup_steps.items()},
         "setup_complete": state.setup_complete, "captures": state.captures, "item_count": state.item_count,
-        "succeeded": plain, "items": others,
+        **({"compact": compact} if compact else {}), "items": others,
         "map_complete": state.map_complete,
         "reduce_steps": {str(k): v for k, v in state.reduce_steps.items()},
         "reduce_complete": state.reduce_complete, "error": state.error, "resumes": state.resumes,
@@ -300,13 +282,13 @@ def load_state_data(data: dict[str, Any]) -> JobState:
     state.setup_complete = bool(data.get("setup_complete"))
     state.captures = dict(data.get("captures") or {})
     state.item_count = data.get("item_count")
-    items = {int(k): ItemState.from_list(v) for k, v in data.get("items", {}).items()}
-    plain = data.get("succeeded") or []
-    for pos in range(0, len(plain), 3):
-        index, offset, attempts = plain[pos:pos + 3]
-        items[index] = ItemState(SUCCEEDED, attempts, None if offset < 0 else offset, round_attempts=attempts)
-    state.items = items
-    state.__post_init__()
+    items = state.items
+    items.limit = state.item_count or 0
+    for key, value in data.get("items", {}).items():
+        items[int(key)] = ItemState.from_list(value)
+    if data.get("compact"):
+        items.load_compact(data["compact"])
+    items.load_plain(data.get("succeeded") or [])  # the form before the compact block
     state.map_complete = bool(data.get("map_complete"))
     state.reduce_steps = {int(k): v for k, v in data.get("reduce_steps", {}).items()}
     state.reduce_complete = bool(data.get("reduce_complete"))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,9 +139,8 @@ class JobStore:
             raise StateError(f"The frozen work list {self.items_path} is missing.",
                              hint="The job folder was damaged; the job cannot continue its map phase.") from None
         with handle:
-            for index, line in enumerate(handle):
-                if wanted is not None and index not in wanted:
-                    continue
+            lines = enumerate(handle) if wanted is None else _wanted_lines(handle, wanted)
+            for index, line in lines:
                 try:
                     result[index] = json.loads(line)
                 except (ValueError, RecursionError):
@@ -259,6 +259,31 @@ class JobStore:
 
     def record_at(self, offset: int | None) -> dict[str, Any] | None:
         return None if offset is None else read_record_at(self.journal_path, offset)
+
+
+def _wanted_lines(handle: Any, wanted: set[int], block: int = 1 << 20) -> Iterator[tuple[int, bytes]]:
+    """(index, line) of the wanted lines only: blocks whose lines are all unwanted are counted, not split (a
+    resume of 10 items left in a 1,000,000-item work list reads it at the speed of bytes.count)."""
+    pending = sorted(i for i in wanted if i >= 0)
+    at, first, carry = 0, 0, b""  # first: the index of the first line starting in `carry + data`
+    while at < len(pending):
+        data = handle.read(block)
+        if not data:
+            if carry:
+                yield from ((first, carry),) if pending[at] == first else ()
+            return
+        data = carry + data
+        cut = data.rfind(b"\n") + 1
+        whole, carry = data[:cut], data[cut:]
+        count = whole.count(b"\n")
+        if pending[at] < first + count:
+            for offset, line in enumerate(whole.split(b"\n")[:count]):
+                while at < len(pending) and pending[at] < first + offset:
+                    at += 1
+                if at < len(pending) and pending[at] == first + offset:
+                    yield first + offset, line
+                    at += 1
+        first += count
 
 
 # ---------------------------------------------------------------- mappings and lookup

@@ -245,24 +245,25 @@ def _snapshot_problems(store: JobStore, size: int, read: JournalRead, full: JobS
     for record, record_offset in zip(read.records, read.offsets, strict=True):
         if record_offset >= offset:
             apply(snapshot, record, record_offset)
-    differences = _differences(dump_state(snapshot), dump_state(full))
+    differences = _differences(dump_state(snapshot), dump_state(full), snapshot, full)
     if differences:
         return [Problem("snapshot_disagrees", f"the snapshot {path} plus the journal after byte {offset} "
                         f"disagrees with a full fold of the journal: {'; '.join(differences)}", True)]
     return []
 
 
-def _differences(loaded: dict[str, Any], folded: dict[str, Any]) -> list[str]:
+def _differences(loaded: dict[str, Any], folded: dict[str, Any], snapshot: JobState, full: JobState) -> list[str]:
     found = []
-    for key in folded:
-        if key == "items":
-            items = sorted({k for k in set(loaded["items"]) | set(folded["items"])
-                            if loaded["items"].get(k) != folded["items"].get(k)}, key=int)
-            if items:
-                shown = ", ".join(f"item_{k}" for k in items[:10]) + (" ..." if len(items) > 10 else "")
-                found.append(f"{len(items)} item(s) differ ({shown})")
-        elif loaded.get(key) != folded.get(key):
+    for key in folded.keys() | loaded.keys():
+        if key in ("items", "compact"):
+            continue
+        if loaded.get(key) != folded.get(key):
             found.append(f"{key}: snapshot {loaded.get(key)!r} vs journal {folded.get(key)!r}")
+    if loaded["items"] != folded["items"] or loaded.get("compact") != folded.get("compact"):
+        items = snapshot.items.differing(full.items)
+        if items:
+            shown = ", ".join(f"item_{k}" for k in items[:10]) + (" ..." if len(items) > 10 else "")
+            found.append(f"{len(items)} item(s) differ ({shown})")
     return found
 
 

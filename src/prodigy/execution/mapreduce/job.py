@@ -126,7 +126,7 @@ def reap_orphans(state: JobState) -> int:
     """After a hard kill: end commands of the dead run still alive (checked by start time), before re-running.
     Commands on another host (a cluster worker) are ended through the cluster when the map phase starts."""
     reaped = 0
-    for item in state.items.values():
+    for item in state.items.tracked().values():  # a running item is never a compact one
         if item.status != RUNNING or not item.proc or _remote_proc(item.proc):
             continue
         if reap_recorded(int(item.proc[0]), int(item.proc[1]), float(item.proc[2])):
