@@ -12,14 +12,20 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from prodigy.errors import StateWriteError
 from prodigy.state import storage
-from prodigy.state.records import BadRecord, decode_journal_line, encode
+from prodigy.state.records import (
+    BadRecord,
+    decode_journal_block,
+    decode_journal_line,
+    encode,
+    typed_journal_line,
+)
 
 
 @dataclass
@@ -194,6 +200,73 @@ def read_journal(path: Path, start_offset: int = 0, *, decode: Decoder = decode_
             offset += len(raw)
             result.end_offset = offset
     return result
+
+
+def scan_journal(path: Path, warnings: list[str], *, start: int = 0, stop: int | None = None,
+                 block: int = 1 << 20) -> Iterator[list[Any]]:
+    """Every record of the journal as its typed Struct (records.JournalRecord), in order, a block of records
+    at a time, without keeping them: what a reader that aggregates a whole journal uses (events stats of a
+    1,000,000-item job reads 2M records in constant memory). The same records as read_journal: a torn,
+    garbled or wrongly shaped line is skipped with a warning naming the file and byte offset (appended to
+    `warnings`); records of types this prodigy does not know are skipped silently. `start` and `stop` (record
+    boundaries, see `split_point`) read a part of it."""
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        return
+    with handle:
+        handle.seek(start)
+        offset, carry = start, b""
+        while True:
+            want = block if stop is None else min(block, stop - offset - len(carry))
+            data = handle.read(want) if want > 0 else b""
+            if not data:
+                break
+            data = carry + data
+            cut = data.rfind(b"\n") + 1
+            carry = data[cut:]
+            if not cut:
+                continue
+            try:
+                found = decode_journal_block(data[:cut])
+            except BadRecord:  # something in this block is not a plain record: read it line by line
+                found = _scan_lines(path, data, cut, offset, warnings)
+            offset += cut
+            yield found
+        if carry:
+            warnings.append(f"{path}: ignored an incomplete last record at byte {offset} (a crash during a write)")
+
+
+def split_point(path: Path, at: int) -> int:
+    """The first record boundary at or after byte `at` (the file's size when there is none)."""
+    with open(path, "rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        if at <= 0 or at >= size:
+            return min(max(at, 0), size)
+        handle.seek(at - 1)
+        while True:
+            chunk = handle.read(65536)
+            if not chunk:
+                return handle.tell()
+            found = chunk.find(b"\n")
+            if found >= 0:
+                return handle.tell() - len(chunk) + found + 1
+
+
+def _scan_lines(path: Path, data: bytes, cut: int, offset: int, warnings: list[str]) -> list[Any]:
+    found = []
+    start = 0
+    while start < cut:
+        end = data.index(b"\n", start) + 1
+        try:
+            record = typed_journal_line(data[start:end])
+        except BadRecord as exc:
+            warnings.append(f"{path}: skipped an unreadable record at byte {offset + start} ({exc})")
+            record = None
+        if record is not None:
+            found.append(record)
+        start = end
+    return found
 
 
 def read_record_at(path: Path, offset: int) -> dict[str, Any] | None:

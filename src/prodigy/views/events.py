@@ -10,7 +10,7 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -121,11 +121,27 @@ def percentile(values: list[float], pct: float) -> float | None:
 
 
 def event_stats(ref: JobRef) -> EventStats:
-    records = read_journal(ref.folder / "journal.jsonl").records
-    events, unreadable = all_events(ref, records)
-    stats = compute_stats(events, job_id=ref.job_id, session_id=ref.session.id, path=str(ref.events_path),
-                          unreadable=unreadable)
-    return replace(stats, agents=agent_stats(records))
+    """compute_stats over all_events, and agent_stats over the journal, in one streaming pass
+    (views/event_stats.py): constant memory whatever the size of the job."""
+    from prodigy.views.event_stats import StatsAccumulator, scan_stats
+
+    acc = StatsAccumulator()
+    events, unreadable = read_events(ref.events_path)
+    for event in events:
+        acc.event(event)
+    warnings: list[str] = []
+    scan_stats(acc, ref.folder / "journal.jsonl", warnings)
+    succeeded, failed = acc.outcomes()
+    return EventStats(
+        job_id=ref.job_id, session_id=ref.session.id, path=str(ref.events_path), total=acc.total,
+        unreadable=unreadable, by_type=dict(sorted(acc.by_type.items())), items_succeeded=succeeded,
+        items_failed=failed, success_rate=round(100.0 * succeeded / (succeeded + failed), 1) if succeeded + failed
+        else None, retries=acc.by_type.get("item_retry", 0), durations=acc.duration_figures(),
+        resumes=tuple(ResumeAttempt(correlation_id=x.get("correlation_id"), started_at=x.get("started_at"),
+                                    finished_at=x.get("finished_at"), status=x.get("status"),
+                                    exit_code=x.get("exit_code")) for x in (acc.resumes[k] for k in acc.order)),
+        agents=acc.agents(),
+    )
 
 
 def agent_stats(records: list[dict[str, Any]]) -> dict[str, Any] | None:
