@@ -119,10 +119,16 @@ def _same(new: JobState, ref: old.JobState, n: int) -> None:
     for force in (False, True):
         for retries in (0, 2):
             args: dict[str, Any] = dict(setup_total=0, reduce_total=1, force=force, max_retries=retries)
-            assert asdict(plan_resume(new, **args)) == asdict(old.plan_resume(ref, **args))
+            assert _plan(plan_resume(new, **args)) == asdict(old.plan_resume(ref, **args))
             subset = {0, 2, 3}
-            assert asdict(plan_resume(new, **args, dlq_only=subset)) == asdict(
+            assert _plan(plan_resume(new, **args, dlq_only=subset)) == asdict(
                 old.plan_resume(ref, **args, dlq_only=subset))
+
+
+def _plan(plan: Any) -> dict[str, Any]:
+    """The fields the reference plan has (later versions added some that do not come from the item table)."""
+    fields = set(old.ResumePlan.__dataclass_fields__)
+    return {k: v for k, v in asdict(plan).items() if k in fields}
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -134,14 +140,15 @@ def test_compact_loader_gives_the_old_loaders_state_and_plans(case: tuple[int, l
     new = JobStore(store.folder).load_state()
     assert new.warnings == []
     _same(new, ref, n)
-    # The same with the whole journal folded (no snapshot), and a snapshot of the new state reloaded.
-    whole = JobState(job_id=store.folder.name)
+    # The same with the whole journal folded (no snapshot) by both, and a snapshot of each reloaded.
+    whole, ref_whole = JobState(job_id=store.folder.name), old.JobState(job_id=store.folder.name)
     read = read_journal(store.journal_path)
     for record, offset in zip(read.records, read.offsets, strict=True):
         jobs.apply(whole, record, offset)
-    _same(whole, ref, n)
+        old.apply(ref_whole, record, offset)
+    _same(whole, ref_whole, n)
     again = jobs.load_state_data(json.loads(json.dumps(jobs.dump_state(whole))))
-    _same(again, ref, n)
+    _same(again, old.load_state_data(json.loads(json.dumps(old.dump_state(ref_whole)))), n)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

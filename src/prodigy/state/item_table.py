@@ -64,9 +64,11 @@ class ItemState:
 
     @property
     def plain(self) -> bool:
-        """Succeeded in its first round with nothing else to remember: it can live in the arrays."""
+        """Succeeded in its first round with nothing else to remember: it can live in the arrays. (A process
+        recorded after its success, which only a damaged journal has, is not kept: it was never kept in
+        the snapshot either.)"""
         return (self.status == SUCCEEDED and not self.failures and self.retry_budget is None
-                and not self.interrupted and self.proc is None and self.progress is None and self.round_attempts == self.attempts
+                and not self.interrupted and self.progress is None and self.round_attempts == self.attempts
                 and 0 < self.attempts <= MAX_COMPACT_ATTEMPTS
                 and (self.offset is None or 0 <= self.offset < _NO_OFFSET))
 
@@ -240,16 +242,31 @@ class ItemTable:
 
     # -- the snapshot form
     def dump_compact(self) -> dict[str, Any] | None:
-        if not self._compact:
+        """The arrays as a snapshot block, with the live items that are plain successes folded in."""
+        extra = [(i, item) for i, item in self._live.items() if item.plain and 0 <= i < self.limit]
+        if not self._compact and not extra:
             return None
         # The arrays grow ahead of the items; what is past the last compact item is not kept.
-        size = len(self._flags.rstrip(b"\x00"))
+        size = max(len(self._flags.rstrip(b"\x00")), *(i + 1 for i, _ in extra)) if extra else len(
+            self._flags.rstrip(b"\x00"))
+        flags = bytearray(self._flags[:size].ljust(size, b"\x00"))
         offsets, attempts = self._offsets[:size], self._attempts[:size]
+        offsets.frombytes(bytes(8 * (size - len(offsets))))
+        attempts.frombytes(bytes(2 * (size - len(attempts))))
+        for index, item in extra:
+            flags[index] = 1
+            offsets[index] = _NO_OFFSET if item.offset is None else item.offset
+            attempts[index] = item.attempts
         if sys.byteorder != "little":
             offsets.byteswap()
             attempts.byteswap()
-        raw = bytes(self._flags[:size]) + offsets.tobytes() + attempts.tobytes()
-        return {"n": size, "count": self._compact, "z": base64.b64encode(zlib.compress(raw, 1)).decode("ascii")}
+        raw = bytes(flags) + offsets.tobytes() + attempts.tobytes()
+        return {"n": size, "count": self._compact + len(extra),
+                "z": base64.b64encode(zlib.compress(raw, 1)).decode("ascii")}
+
+    def dumped_live(self) -> dict[int, ItemState]:
+        """The live items the snapshot keeps as objects (the others are in `dump_compact`'s block)."""
+        return {i: item for i, item in self._live.items() if not (item.plain and 0 <= i < self.limit)}
 
     def load_plain(self, plain: list[int]) -> None:
         """The snapshot form before the compact block: a flat [index, offset, attempts, ...] list (its entries

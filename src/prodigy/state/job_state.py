@@ -259,7 +259,7 @@ def _apply_done(state: JobState, record: dict[str, Any], offset: int) -> None:
 def dump_state(state: JobState) -> dict[str, Any]:
     """The snapshot form. Items that succeeded plainly (nearly all of them in a big job) are the compact block
     of item_table.py, about 3 bytes an item; the others an [status, attempts, offset, ...] list each."""
-    others = {str(index): item.to_list() for index, item in sorted(state.items.tracked().items())}
+    others = {str(index): item.to_list() for index, item in sorted(state.items.dumped_live().items())}
     compact = state.items.dump_compact()
     return {
         "job_id": state.job_id, "phase": state.phase, "status": state.status,
