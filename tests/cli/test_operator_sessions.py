@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from pathlib import Path
 
 import operator_state as ops
@@ -46,15 +45,29 @@ def test_list_filters_by_status_and_limits(state: ops.Built) -> None:
     assert [line.split()[0] for line in out.splitlines()[1:]] == [state.interrupted_session]
     code, out, _ = ops.invoke("sessions", "list", "--limit", "1")
     assert state.standard_session in out and state.dlq_session not in out
-    assert "(1 of 4 shown; use --limit to see more)" in out
+    assert "(sessions 1-1 of 4, newest first; --page 2 for the next 1, --all for every one)" in out
+    code, out, _ = ops.invoke("sessions", "list", "--limit", "3", "--page", "2")
+    assert [line.split()[0] for line in out.splitlines()[1:-1]] == [state.dlq_session]
+    assert "(sessions 4-4 of 4, newest first; --all for every one)" in out
+    code, out, _ = ops.invoke("sessions", "list", "--page", "3", "-n", "2")
+    assert code == 0 and "Page 3 is past the last: 4 session(s) make 2 page(s) of 2." in out
+    code, _, err = ops.invoke("sessions", "list", "--all", "--limit", "2")
+    assert code == 2 and "--all lists every session" in err
     code, out, _ = ops.invoke("sessions", "list", "--status", "bogus")
     assert code == 2
 
 
 def test_list_json_shape(state: ops.Built) -> None:
     data = ops.json_of("sessions", "list")
-    assert set(data) == {"sessions", "count", "total", "warnings"}
-    assert data["count"] == data["total"] == 4
+    assert set(data) == {"sessions", "count", "total", "page", "limit", "pages", "warnings"}
+    assert data["count"] == data["total"] == 4 and (data["page"], data["limit"], data["pages"]) == (1, 20, 1)
+    every = ops.json_of("sessions", "list", "--all")
+    ids = [row["id"] for row in data["sessions"]]
+    assert [row["id"] for row in every["sessions"]] == ids and (every["page"], every["limit"], every["pages"]) == (
+        None, None, None)
+    assert [row["id"] for row in ops.json_of("sessions", "list", "-n", "1", "-p", "2")["sessions"]] == ids[1:2]
+    empty = ops.json_of("sessions", "list", "--status", "cancelled")
+    assert empty["sessions"] == [] and empty["count"] == empty["total"] == 0
     assert all(set(row) == ROW_KEYS for row in data["sessions"])
     dlq = next(r for r in data["sessions"] if r["id"] == state.dlq_session)
     assert dlq["progress"] == {"done": 4, "total": 4, "failed": 2, "dlq": 2}
@@ -75,21 +88,27 @@ def test_list_empty_state_says_what_to_do(prodigy_home: Path) -> None:
     assert "No sessions yet: start one with prodigy run <workflow>" in out
 
 
-def test_list_1000_sessions_is_fast(prodigy_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_list_1000_sessions_reads_only_the_page_it_shows(prodigy_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with monkeypatch.context() as patch:
         patch.setattr(os, "fsync", lambda _fd: None)  # durability is not under test; keep the setup quick
         for number in range(1000):
             sessions.save(SessionRecord(id=new_session_id(), kind="mapreduce", status="completed",
                                         workflow_path="/w/flow.yml", workflow_sha256="0" * 64,
                                         workflow_name=f"flow-{number}", run_dir="/w",
+                                        created_at=f"2026-01-01T00:{number // 60:02d}:{number % 60:02d}.000+00:00",
                                         progress={"done": number, "total": 1000, "failed": 0, "dlq": 0}))
     assert len(list((prodigy_home / "sessions").glob("*.json"))) == 1000
-    started = time.monotonic()
+    loads = []
+    real = sessions.load
+    monkeypatch.setattr(sessions, "load", lambda sid: loads.append(sid) or real(sid))
     code, out, _ = ops.invoke("sessions", "list")
-    elapsed = time.monotonic() - started
-    assert code == 0
-    assert len(out.splitlines()) == 1001
-    assert elapsed < 2.0, f"sessions list took {elapsed:.2f}s for 1,000 sessions"
+    assert code == 0 and len(loads) == 20  # the index gives the order and the total; only the rows are read
+    lines = out.splitlines()
+    assert [line.split()[2] for line in lines[1:21]] == [f"flow-{n}" for n in range(999, 979, -1)]
+    assert lines[-1] == "(sessions 1-20 of 1000, newest first; --page 2 for the next 20, --all for every one)"
+    code, out, _ = ops.invoke("sessions", "list", "--page", "50")
+    assert [line.split()[2] for line in out.splitlines()[1:21]] == [f"flow-{n}" for n in range(19, -1, -1)]
+    assert ops.json_of("sessions", "list", "--all")["count"] == 1000
 
 
 def test_show_mapreduce_session_with_its_job(state: ops.Built) -> None:

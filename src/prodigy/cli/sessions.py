@@ -13,9 +13,11 @@ from prodigy.state.sessions import STATUSES
 
 LIST_EPILOG = """\b
 Examples:
-  prodigy sessions list                      every session, newest first
+  prodigy sessions list                      the 20 newest sessions
+  prodigy sessions list --page 2             the next 20
   prodigy sessions list --status interrupted --status failed
-  prodigy sessions list --limit 20 --json    for scripts
+  prodigy sessions list -n 100 --json        for scripts
+  prodigy sessions list --all --json         every session (streamed, one row at a time)
 """
 
 SHOW_EPILOG = """\b
@@ -58,34 +60,78 @@ def sessions() -> None:
 
 @sessions.command(name="list", epilog=LIST_EPILOG)
 @_status_option
-@click.option("--limit", "-n", type=click.IntRange(min=1), metavar="N", help="Show at most N sessions.")
+@click.option("--limit", "-n", type=click.IntRange(min=1), metavar="N",
+              help="Sessions per page (default 20).")
+@click.option("--page", "-p", type=click.IntRange(min=1), default=1, show_default=True, metavar="P",
+              help="Which page of --limit sessions, newest first.")
+@click.option("--all", "show_all", is_flag=True, help="Every session (no pages).")
 @json_option
-def list_(statuses: tuple[str, ...], limit: int | None, json_output: bool) -> int:
-    """List sessions, newest first."""
-    from prodigy.cli.render import console, emit_json, fmt_age, table
-    from prodigy.views.sessions import list_sessions
+def list_(statuses: tuple[str, ...], limit: int | None, page: int, show_all: bool, json_output: bool) -> int:
+    """List sessions, newest first, a page at a time."""
+    from prodigy.cli.render import console
+    from prodigy.views.session_list import DEFAULT_LIMIT, select
 
-    listing = list_sessions(statuses, limit)
+    if show_all and (limit is not None or page != 1):
+        raise click.UsageError("--all lists every session: leave out --limit and --page.")
+    size = None if show_all else (limit or DEFAULT_LIMIT)
+    listing = select(statuses, limit=size, page=page)
     if json_output:
-        emit_json({"sessions": [asdict(row) for row in listing.rows], "count": len(listing.rows),
-                   "total": listing.total, "warnings": list(listing.warnings)})
+        _stream_json(listing, size, page)
         return 0
+    rows = list(listing.rows())
     out = console()
     _warn(listing.warnings)
-    if not listing.rows:
+    if not rows:
         what = f"with status {', '.join(statuses)} " if statuses else ""
-        out.print(f"No sessions {what}yet: start one with prodigy run <workflow>", markup=False)
+        if listing.total and size is not None:
+            pages = -(-listing.total // size)
+            out.print(f"Page {page} is past the last: {listing.total} session(s) {what}make {pages} page(s) of "
+                      f"{size}.", markup=False)
+        else:
+            out.print(f"No sessions {what}yet: start one with prodigy run <workflow>", markup=False)
         return 0
-    origin = any(row.origin for row in listing.rows)  # the original (Rust) prodigy's sessions are marked
+    _table(rows, out)
+    if size is not None and listing.total > len(rows):
+        first = (page - 1) * size + 1
+        more = (f"--page {page + 1} for the next {min(size, listing.total - first + 1 - len(rows))}, "
+                if first + len(rows) - 1 < listing.total else "")
+        out.print(f"(sessions {first}-{first + len(rows) - 1} of {listing.total}, newest first; {more}"
+                  f"--all for every one)", markup=False)
+    return 0
+
+
+def _table(rows: list[Any], out: Any) -> None:
+    from prodigy.cli.render import fmt_age, table
+
+    origin = any(row.origin for row in rows)  # the original (Rust) prodigy's sessions are marked
     table(["id", "kind", "workflow", "status", "progress", "age", *(["origin"] if origin else [])],
           [[row.id, row.kind, row.workflow, row.status, _progress(row.progress), fmt_age(row.age_seconds),
-            *([row.origin or ""] if origin else [])] for row in listing.rows], out=out)
-    if any(row.origin == "original" for row in listing.rows):
+            *([row.origin or ""] if origin else [])] for row in rows], out=out)
+    if any(row.origin == "original" for row in rows):
         out.print("origin 'original': written by the original (Rust) prodigy; `prodigy resume <id>` converts and "
                   "resumes one, `prodigy migrate` converts them all.", markup=False)
-    if listing.total > len(listing.rows):
-        out.print(f"({len(listing.rows)} of {listing.total} shown; use --limit to see more)", markup=False)
-    return 0
+
+
+def _stream_json(listing: Any, size: int | None, page: int) -> None:
+    """The --json object written as its rows are read: {"sessions": [...], "count", "total", "page", "limit",
+    "pages", "warnings"}; with --all a listing of 100,000 sessions holds one row in memory at a time."""
+    import json
+    import sys
+
+    write = sys.stdout.write
+    write('{\n  "sessions": [')
+    count = 0
+    for row in listing.rows():
+        text = json.dumps(asdict(row), indent=2, default=str).replace("\n", "\n    ")
+        write(("," if count else "") + "\n    " + text)
+        count += 1
+    write("\n  ]" if count else "]")
+    tail = {"count": count, "total": listing.total, "page": page if size is not None else None, "limit": size,
+            "pages": -(-listing.total // size) if size else None, "warnings": listing.warnings}
+    for key, value in tail.items():
+        write(f',\n  "{key}": ' + json.dumps(value, indent=2, default=str).replace("\n", "\n  "))
+    write("\n}\n")
+    sys.stdout.flush()
 
 
 def _progress(progress: dict[str, int]) -> str:

@@ -15,6 +15,7 @@ from prodigy.errors import StateError
 def remove_paths(targets: Iterable[Path]) -> None:
     """Remove files and folders; a path outside PRODIGY_HOME is a bug and is refused."""
     home = paths.home()
+    removed_sessions: list[str] = []
     for target in targets:
         target = Path(target)
         if not target.absolute().is_relative_to(home) or target.absolute() == home:
@@ -22,5 +23,12 @@ def remove_paths(targets: Iterable[Path]) -> None:
         if target.is_dir() and not target.is_symlink():
             shutil.rmtree(target, ignore_errors=True)
         else:
+            if target.suffix == ".json" and target.absolute().parent == paths.sessions_dir() and target.exists():
+                removed_sessions.append(target.stem)
             target.unlink(missing_ok=True)
+    if removed_sessions:  # the session index drops them (state/session_index.py)
+        from prodigy.state import session_index
+
+        session_index.append(session_index.Entry(-1, sid, session_index.REMOVED) for sid in removed_sessions)
+        session_index.stamp()
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from prodigy import paths
 from prodigy.errors import NotFoundError, StateError
-from prodigy.state import records
+from prodigy.state import records, session_index
 from prodigy.state.atomic import read_json, write_json
 
 KINDS = ("workflow", "mapreduce", "workflows")  # workflows: a parent of sub-workflows
@@ -53,8 +53,15 @@ class SessionRecord:
 
 
 def save(record: SessionRecord) -> None:
+    """Write the record; the session index (session_index.py) gets a line first when the record is new or its
+    status changed, and its stamp after."""
     record.updated_at = now_iso()
-    write_json(paths.session_file(record.id), record.to_json())
+    path = paths.session_file(record.id)
+    if getattr(record, "_indexed_status", None) != record.status or not path.exists():
+        session_index.append([session_index.entry_of(record)])
+    write_json(path, record.to_json())
+    record._indexed_status = record.status  # type: ignore[attr-defined]
+    session_index.stamp()
 
 
 def load(session_id: str) -> SessionRecord:
@@ -76,6 +83,7 @@ def from_json(data: dict[str, Any], path: Path) -> SessionRecord:
     except records.BadRecord as exc:
         raise StateError(f"The session record {path} is damaged: {exc}.",
                          hint="Fix or remove the file by hand; `prodigy sessions list` shows the others.") from None
+    record._indexed_status = record.status  # type: ignore[attr-defined] - what the index knows of it
     return record
 
 

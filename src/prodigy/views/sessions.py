@@ -91,19 +91,13 @@ def true_progress(record: SessionRecord) -> dict[str, int]:
             "failed": numbers["failed"], "dlq": numbers["dlq"]}
 
 
-def list_sessions(status: tuple[str, ...] = (), limit: int | None = None) -> SessionListing:
-    from prodigy.legacy.listing import original_rows
+def list_sessions(status: tuple[str, ...] = (), limit: int | None = None, page: int = 1) -> SessionListing:
+    """Sessions newest first, `limit` a page (None: all), from the session index (views/session_list.py)."""
+    from prodigy.views.session_list import select
 
-    originals, legacy_warnings, legacy_ids = original_rows()  # the original (Rust) prodigy's, beside ours
-    records, warnings = sessions.load_all(skip=legacy_ids)  # newest first
-    now = time.time()
-    rows = [_row(r, now) for r in records] + [_original_row(o, now) for o in originals]
-    if originals:
-        rows.sort(key=lambda r: r.age_seconds if r.age_seconds is not None else float("inf"))
-    if status:
-        rows = [r for r in rows if r.status in status]
-    shown = rows if limit is None else rows[:limit]
-    return SessionListing(rows=tuple(shown), total=len(rows), warnings=tuple(warnings + legacy_warnings))
+    listing = select(status, limit=limit, page=page)
+    rows = tuple(listing.rows())
+    return SessionListing(rows=rows, total=listing.total, warnings=tuple(listing.warnings))
 
 
 # ---------------------------------------------------------------- show
