@@ -73,3 +73,22 @@ def test_a_listing_stops_printing_without_a_note() -> None:
     out.peer = err
     out.write("row\n")
     assert out.closed_by_reader and err.getvalue() == ""
+
+
+def test_the_live_map_bar_on_an_ascii_terminal_has_no_question_marks(monkeypatch) -> None:
+    """Every glyph of the live map bar (✔ ✖ ⟳ ━ and the " · cached: N" of a resumed run) is in the glyph table."""
+    from rich.console import Console
+
+    from prodigy.cli.render import ConsoleReporter
+
+    monkeypatch.setenv("TERM", "xterm")
+    raw = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
+    reporter = ConsoleReporter()
+    reporter._out = Console(file=SafeStream(raw, "stdout"), force_terminal=True, width=100, highlight=False)
+    reporter.on_phase_started("map", total=4, done=2, succeeded_before=2)
+    reporter.on_map_progress(done=3, succeeded=3, failed=0, running=1, total=4)
+    reporter.close()
+    raw.flush()
+    shown = raw.buffer.getvalue().decode("ascii")
+    assert "ok 1 x 0 ~ 1 running - cached: 2" in shown
+    assert "?" not in shown.replace("\x1b[?25l", "").replace("\x1b[?25h", "")  # the cursor codes aside
