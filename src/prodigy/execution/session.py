@@ -23,7 +23,6 @@ from prodigy.ids import new_session_id
 from prodigy.state import sessions
 from prodigy.state.locks import ExecutionLock
 from prodigy.state.sessions import SessionRecord, now_iso
-from prodigy.workflow.load import load_workflow
 from prodigy.workflow.model import Workflow
 
 if TYPE_CHECKING:
@@ -176,14 +175,6 @@ def fresh_checkpoint(record: SessionRecord, workflow: Workflow) -> StandardCheck
 
 def resolve_run_dir(path: str | None) -> Path:
     return Path(os.path.abspath(os.path.expanduser(path or os.getcwd())))
-
-
-def run_workflow_file(workflow_path: str, options: RunOptions, stop: StopRequest, reporter: Reporter,
-                      on_line: Any = None) -> StandardRunSummary:
-    """`prodigy run`: load and check the workflow, create the session, execute it under its lock."""
-    if not options.run_dir.is_dir():
-        raise UsageError(f"Run directory does not exist: {options.run_dir}")
-    return run_workflow(load_workflow(workflow_path), options, stop, reporter, on_line=on_line)
 
 
 def recorded_inputs(record: SessionRecord) -> dict[str, str]:

@@ -106,12 +106,6 @@ class JobFiles:
     def exists(self) -> bool:
         return bool(self.event_files or self.dlq_files or self.state_dirs)
 
-    def all_files(self) -> list[Path]:
-        found = [*self.event_files, *self.dlq_files]
-        for folder in self.state_dirs:
-            found += sorted(folder.glob("checkpoint-v*.json")) + sorted(folder.glob("metadata.json"))
-        return found
-
 
 def job_files(job_id: str) -> JobFiles:
     home = paths.home()

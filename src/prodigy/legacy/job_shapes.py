@@ -40,10 +40,6 @@ class RustJobState:
     version: int
 
 
-def looks_like_job_state(data: Any) -> bool:
-    return isinstance(data, dict) and "work_items" in data and "job_id" in data and "agent_results" in data
-
-
 def read_job_state(path: Path) -> RustJobState:
     what = "MapReduce job state"
     f = _Fields(read_json_file(path, what), path, what)

@@ -232,10 +232,6 @@ class RustCheckpoint:
         return STATUS_MAP[self.status]
 
 
-def looks_like_checkpoint(data: Any) -> bool:
-    return isinstance(data, dict) and "execution_state" in data and "completed_steps" in data
-
-
 def read_checkpoint(path: Path) -> RustCheckpoint:
     what = "workflow checkpoint"
     f = _Fields(read_json_file(path, what), path, what)

@@ -49,17 +49,6 @@ def lookup(any_id: str) -> dict[str, Any] | None:
     return load(original)
 
 
-def all_records() -> list[dict[str, Any]]:
-    folder = paths.legacy_dir() / "conversions"
-    records = []
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        try:
-            records.append(read_json(path, what="conversion record"))
-        except (StateError, FileNotFoundError):
-            continue
-    return records
-
-
 def remove(original_id: str, aliases: list[str]) -> None:
     remove_paths([paths.conversion_alias_file(a) for a in aliases if a != original_id]
                  + [paths.conversion_file(original_id)])

@@ -34,10 +34,6 @@ def apply_modifier(value: Any, modifier: str) -> Any:
                                             for p in patterns))
 
 
-def is_modifier(text: str) -> bool:
-    return text in FORMATS or any(c in text for c in "*?[{") or "/" in text or "." in text
-
-
 def split_patterns(text: str) -> list[str]:
     """`*.rs,*.toml` is two patterns; the comma inside `**/*.{rs,toml}` is not a separator."""
     parts, depth, current = [], 0, ""

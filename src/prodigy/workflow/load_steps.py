@@ -13,7 +13,6 @@ from prodigy.workflow import model as m
 from prodigy.workflow.interpolate import InterpolationError, references
 from prodigy.workflow.load_agents import agent_options
 from prodigy.workflow.load_common import (
-    _IDENT,
     STEP_KEYS,
     _bool,
     _Ctx,
@@ -230,16 +229,6 @@ def _capture_output(data: dict, ctx: _Ctx, where: str) -> bool | str:
     ctx.error(line_of(data, "capture_output"), f"{where}.capture_output",
               f"expected true, false or a variable name, got {value!r}")
     return False
-
-
-def _identifier(data: dict, key: str, ctx: _Ctx, where: str) -> str | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if isinstance(value, str) and _IDENT.match(value):
-        return value
-    ctx.error(line_of(data, key), _join(where, key), f"expected a variable name, got {value!r}")
-    return None
 
 
 def _capture_format(data: dict, ctx: _Ctx, where: str) -> str:
