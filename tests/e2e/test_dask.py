@@ -175,7 +175,7 @@ def test_without_the_backend_asking_for_it_says_what_to_install(work: Path, tmp_
 
 def test_executor_options_are_checked_before_anything_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     from prodigy.errors import UsageError
-    from prodigy.execution.mapreduce.job import executor_choice
+    from prodigy.execution.mapreduce.executor_choice import executor_choice
 
     assert executor_choice("local", None, None) == {"kind": "local"}
     with pytest.raises(UsageError, match="go with --executor dask"):

@@ -51,7 +51,7 @@ def executor_options(func: Any) -> Any:
 
 def executor_extra(executor: str, scheduler: str | None, local_workers: int | None) -> dict[str, Any]:
     """RunOptions.extra entries for the executor options (a usage error, exit 2, when they do not fit)."""
-    from prodigy.execution.mapreduce.job import executor_choice
+    from prodigy.execution.mapreduce.executor_choice import executor_choice
 
     return {"executor": executor_choice(executor, scheduler, local_workers)}
 

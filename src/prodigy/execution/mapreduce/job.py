@@ -5,7 +5,6 @@ exactly the same code as a fresh one."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections import ChainMap
 from dataclasses import dataclass, field, replace
@@ -102,24 +101,6 @@ def _workflow_text(workflow: Workflow) -> str:
 
         return json.dumps(workflow.composition["resolved"], indent=2, ensure_ascii=False, default=str) + "\n"
     return workflow.path.read_text(encoding="utf-8")
-
-
-def executor_choice(kind: str, scheduler: str | None, local_workers: int | None) -> dict[str, Any]:
-    """RunOptions.extra["executor"] from --executor, --scheduler (or PRODIGY_DASK_SCHEDULER), --local-workers."""
-    if kind != "dask":
-        if scheduler or local_workers:
-            raise UsageError("--scheduler and --local-workers go with --executor dask.")
-        return {"kind": "local"}
-    from prodigy.execution.mapreduce import dask_executor
-
-    dask_executor.require()
-    if scheduler and local_workers:
-        raise UsageError("Give --scheduler or --local-workers, not both.")
-    scheduler = scheduler or (None if local_workers else os.environ.get(dask_executor.SCHEDULER_ENV) or None)
-    if not scheduler and not local_workers:
-        raise UsageError("--executor dask needs a cluster: --scheduler tcp://HOST:8786 (or "
-                         f"{dask_executor.SCHEDULER_ENV}), or --local-workers N to start one for this run.")
-    return {"kind": "dask", "scheduler": scheduler, "local_workers": local_workers}
 
 
 def reap_orphans(state: JobState) -> int:
