@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from prodigy.git.command import GitError, git
+from prodigy.git.repo import STATUS_ARGS, status_entries
 
 
 @dataclass(frozen=True)
@@ -30,22 +31,13 @@ def snapshot(path: Path) -> Snapshot | None:
     """HEAD and the dirty files with their size and mtime; None outside a repository (tracking is off)."""
     try:
         head = git(["rev-parse", "--verify", "-q", "HEAD^{commit}"], path)
-        status = git(["status", "--porcelain", "-z", "--untracked-files=all"], path)
+        status = git(STATUS_ARGS, path)
     except GitError:
         return None
     if not status.ok:
         return None
     dirty: dict[str, tuple[str, int, int]] = {}
-    entries = status.out.split("\0")
-    i = 0
-    while i < len(entries):
-        entry = entries[i]
-        i += 1
-        if len(entry) < 4:
-            continue
-        code, name = entry[:2], entry[3:]
-        if code[0] in "RC":
-            i += 1  # the rename's source: the new name is what changed
+    for code, name, _source in status_entries(status.out):  # a rename: the new name is what changed
         try:
             info = os.stat(path / name)
             dirty[name] = (code, info.st_mtime_ns, info.st_size)

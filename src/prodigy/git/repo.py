@@ -59,20 +59,32 @@ def _nul_list(result: GitResult) -> list[str]:
     return [p for p in result.out.split("\0") if p] if result.ok else []
 
 
-def dirty_paths(path: Path) -> list[str]:
-    """Modified, staged and untracked files (both names of a rename)."""
-    entries = git(["status", "--porcelain", "-z", "--untracked-files=all"], path).out.split("\0")
-    found: list[str] = []
+STATUS_ARGS = ["status", "--porcelain", "-z", "--untracked-files=all"]
+
+
+def status_entries(out: str) -> list[tuple[str, str, str | None]]:
+    """`git status --porcelain -z` output as (XY code, path, the source of a rename or copy, else None)."""
+    fields = out.split("\0")
+    found: list[tuple[str, str, str | None]] = []
     i = 0
-    while i < len(entries):
-        entry = entries[i]
+    while i < len(fields):
+        entry = fields[i]
         i += 1
         if len(entry) < 4:
             continue
-        found.append(entry[3:])
+        source = None
         if entry[0] in "RC":  # the next field is the rename's source
-            found.append(entries[i])
+            source = fields[i] if i < len(fields) else None
             i += 1
+        found.append((entry[:2], entry[3:], source))
+    return found
+
+
+def dirty_paths(path: Path) -> list[str]:
+    """Modified, staged and untracked files (both names of a rename)."""
+    found: list[str] = []
+    for _code, name, source in status_entries(git(STATUS_ARGS, path).out):
+        found += [name] if source is None else [name, source]
     return found
 
 
