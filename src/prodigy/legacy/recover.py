@@ -16,6 +16,7 @@ from prodigy.errors import StateError
 from prodigy.legacy import job_shapes
 from prodigy.legacy.discover import JobFiles, newest_readable_job_state
 from prodigy.legacy.events import read_events
+from prodigy.legacy.shapes import duration_seconds
 
 _ITEM_RE = re.compile(r"^item_(\d+)$")
 _AGENT_RE = re.compile(r"_agent_(\d+)$")
@@ -170,7 +171,7 @@ def _from_events(files: JobFiles, recovery: Recovery) -> None:
             started[index] = f.get("attempt") if isinstance(f.get("attempt"), int) else started.get(index, 0) + 1
         elif event.type == "agent_completed":
             recovery.attempts.setdefault(index, []).append(Attempt(
-                status="succeeded", attempt=started.get(index, 1), duration=_seconds(f.get("duration")),
+                status="succeeded", attempt=started.get(index, 1), duration=duration_seconds(f.get("duration")),
                 log=f.get("json_log_location") if isinstance(f.get("json_log_location"), str) else None,
                 time=event.time if event.time > float("-inf") else None, source=event.file))
             started.pop(index, None)
@@ -211,13 +212,3 @@ def _merge_dlq(dlq: dict[int, job_shapes.RustDlqItem], recovery: Recovery) -> No
         recovery.attempts[index] = history
         if index in recovery.started_unfinished:
             recovery.started_unfinished.remove(index)
-
-
-def _seconds(value: Any) -> float | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, dict) and isinstance(value.get("secs"), int):
-        return value["secs"] + (value.get("nanos") or 0) / 1e9
-    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value):
-        return value[0] + value[1] / 1e9
-    return None

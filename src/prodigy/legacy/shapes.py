@@ -84,13 +84,22 @@ class _Fields:
         value = self.data.get(key)
         if value is None:
             return None
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, dict) and isinstance(value.get("secs"), int):
-            return value["secs"] + (value.get("nanos") or 0) / 1e9
-        if isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value):
-            return value[0] + value[1] / 1e9
-        raise _problem(self.path, self.what, self.name(key), f"should be a duration, not {_kind(value)}")
+        seconds = duration_seconds(value)
+        if seconds is None:
+            raise _problem(self.path, self.what, self.name(key), f"should be a duration, not {_kind(value)}")
+        return seconds
+
+
+def duration_seconds(value: Any) -> float | None:
+    """A duration as the original wrote it: std::time::Duration ({secs, nanos}), chrono's [secs, nanos], or
+    plain seconds; None for anything else."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, dict) and isinstance(value.get("secs"), int):
+        return value["secs"] + (value.get("nanos") or 0) / 1e9
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return value[0] + value[1] / 1e9
+    return None
 
 
 def _kind(value: Any) -> str:
