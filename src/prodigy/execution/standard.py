@@ -9,8 +9,7 @@ from typing import Any
 
 from prodigy.execution import gitvars, process
 from prodigy.execution import outcome as o
-from prodigy.execution.agents.conversation import opted_out, transcript_dir, vet
-from prodigy.execution.agents.invocation import checked
+from prodigy.execution.agents.conversation import restart_reason
 from prodigy.execution.agents.policy import AgentGovernor, AgentStop, settle
 from prodigy.execution.agents.usage import UsageLedger
 from prodigy.execution.agents.usage import total as total_usage
@@ -128,12 +127,7 @@ def _vet_conversation(workflow: Workflow, step: Step, index: int, checkpoint: St
     """The step was interrupted in an agent call: keep its conversation for the agent to continue, unless it
     cannot be (opted out, another tree, the step or the CLI changed, too old): then the step starts afresh."""
     part = checkpoint.partial.get(str(index))
-    agent = part.get("agent") if isinstance(part, dict) else None
-    if not agent:
-        return
-    cli = checked(ctx.claude_bin)
-    reason = vet(agent, step=step, tree=ctx.run_dir, cli_version=cli.version if cli else None,
-                 opted_out=opted_out(step, workflow.agents), transcripts=transcript_dir(ctx.process_env))
+    reason = restart_reason(part, step, ctx, workflow.agents)
     if reason is not None:
         checkpoint.partial[str(index)] = {k: v for k, v in part.items() if k != "agent"}
         notes.append(("restarted", reason))

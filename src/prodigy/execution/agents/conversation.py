@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from prodigy.execution.agents.invocation import checked
+
 MAX_AGE = 7 * 24 * 3600.0  # an older conversation is not continued (the CLI may have cleaned it up)
 PROMPT_QUOTE_MAX = 4000  # characters of the original task quoted in the resume prompt
 
@@ -76,6 +78,18 @@ def vet(agent: dict[str, Any] | None, *, step: Any, tree: Path | str, cli_versio
     if transcripts is not None and not any(transcripts.glob(f"*/{agent['sid']}.jsonl")):
         return "conversation not found"
     return None
+
+
+def restart_reason(part: Any, step: Any, ctx: Any, policy: Any) -> str | None:
+    """A step's recorded progress (`part`, from the standard checkpoint or the job journal) holds the agent call
+    the step was interrupted in: None when that conversation may be continued in ctx's tree (or nothing was
+    recorded), else why the step must start afresh (opted out, another tree, the step or the CLI changed ...)."""
+    agent = part.get("agent") if isinstance(part, dict) else None
+    if not agent:
+        return None
+    cli = checked(ctx.claude_bin)
+    return vet(agent, step=step, tree=ctx.run_dir, cli_version=cli.version if cli else None,
+               opted_out=opted_out(step, policy), transcripts=transcript_dir(ctx.process_env))
 
 
 def opted_out(step: Any, workflow_policy: Any) -> bool:

@@ -12,8 +12,7 @@ from typing import Any
 
 from prodigy.execution import gitvars
 from prodigy.execution import outcome as o
-from prodigy.execution.agents.conversation import opted_out, transcript_dir, vet
-from prodigy.execution.agents.invocation import checked
+from prodigy.execution.agents.conversation import restart_reason
 from prodigy.execution.agents.policy import AgentGovernor, Pause, settle
 from prodigy.execution.agents.usage import UsageLedger
 from prodigy.execution.context import StepContext, StepProgress
@@ -83,15 +82,11 @@ def _vet_conversation(phase: str, step: Step, index: int, store: JobStore, ctx: 
                       governor: AgentGovernor, notes: list[tuple[str, str]] | None) -> None:
     """The step was interrupted in an agent call: its agent continues, unless it cannot (then afresh)."""
     parts = store.state.step_parts if store.state is not None else {}
-    known = parts.get(f"{phase}:{index}")
-    agent = known.get("agent") if isinstance(known, dict) else None
-    if not agent:
-        return
-    cli = checked(ctx.claude_bin)
-    reason = vet(agent, step=step, tree=ctx.run_dir, cli_version=cli.version if cli else None,
-                 opted_out=opted_out(step, governor.settings), transcripts=transcript_dir(ctx.process_env))
+    key = f"{phase}:{index}"
+    known = parts.get(key)
+    reason = restart_reason(known, step, ctx, governor.settings)
     if reason is not None:
-        parts[f"{phase}:{index}"] = {k: v for k, v in known.items() if k != "agent"}  # the attempt starts afresh
+        parts[key] = {k: v for k, v in known.items() if k != "agent"}  # the attempt starts afresh
         if notes is not None:
             notes.append(("restarted", reason))
 
