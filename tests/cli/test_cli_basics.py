@@ -6,6 +6,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -49,6 +50,27 @@ def test_every_command_help_lists_examples(invoke, command: str) -> None:
     code, out, _ = invoke(command, "--help")
     assert code == 0
     assert "Examples:" in out and f"prodigy {command}" in out
+
+
+def _leaf_commands(group: click.Group, path: list[str]) -> list[list[str]]:
+    ctx = click.Context(group)
+    found = []
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        if isinstance(command, click.Group):
+            found += _leaf_commands(command, path + [name])
+        elif command is not None:
+            found.append(path + [name])
+    return found
+
+
+@pytest.mark.parametrize("path", _leaf_commands(cli, []), ids=" ".join)
+def test_every_subcommand_help_shows_its_examples_verbatim(invoke, path: list[str]) -> None:
+    code, out, _ = invoke(*path, "--help")
+    lines = out.splitlines()
+    assert code == 0 and "\\b" not in out  # a literal \b: click did not see its no-rewrap marker
+    start = next(i for i, line in enumerate(lines) if line.strip() == "Examples:")
+    assert lines[start + 1].strip().startswith(f"prodigy {' '.join(path)}")
 
 
 def test_help_with_clirunner() -> None:

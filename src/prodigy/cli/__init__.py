@@ -25,7 +25,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "progress": ("prodigy.cli.watch", "progress", "Watch a MapReduce job live (terminal, JSON or --web page)."),
     "dashboard": ("prodigy.cli.dashboard", "dashboard", "Serve a live web page of all sessions."),
     "checkpoints": ("prodigy.cli.checkpoints", "checkpoints", "Inspect and repair saved state."),
-    "worktree": ("prodigy.cli.worktree", "worktree", "List and remove the git worktrees of sessions."),
+    "worktree": ("prodigy.cli.worktree", "worktree", "List, merge and remove the git worktrees of sessions."),
     "template": ("prodigy.cli.template", "template", "Register, list, show, search and validate workflow templates."),
     "logs": ("prodigy.cli.logs", "logs", "Show the agent (claude) logs of a session, readable."),
     "clean": ("prodigy.cli.clean", "clean", "Remove what finished sessions left (worktrees, state, logs ...)."),

@@ -80,7 +80,7 @@ def register(path: str, name: str | None, description: str | None, version: str,
     return 0
 
 
-@template.command(name="list", epilog="""\\b
+@template.command(name="list", epilog="""\b
 Examples:
   prodigy template list
   prodigy template list -t ci --long
@@ -115,7 +115,7 @@ def _table(found: list[Any], long_: bool, out: Any, table: Any, *, empty: str) -
     table(columns, rows, out=out)
 
 
-@template.command(epilog="""\\b
+@template.command(epilog="""\b
 Examples:
   prodigy template show standard-ci
   prodigy template show standard-ci --json
@@ -161,7 +161,7 @@ def _parameters(out: Any, defs: Any) -> None:
                   markup=False)
 
 
-@template.command(epilog="""\\b
+@template.command(epilog="""\b
 Examples:
   prodigy template delete old-ci              asks first
   prodigy template delete old-ci -y
@@ -191,7 +191,7 @@ def delete(name: str, yes: bool) -> int:
     return 0
 
 
-@template.command(epilog="""\\b
+@template.command(epilog="""\b
 Examples:
   prodigy template search deploy              name, description or tag
   prodigy template search rust --by-tag
@@ -212,7 +212,7 @@ def search(query: str, by_tag: bool, json_output: bool) -> int:
     return 0
 
 
-@template.command(epilog="""\\b
+@template.command(epilog="""\b
 Examples:
   prodigy template validate templates/ci.yml
   prodigy template validate standard-ci        a registered one, by name

@@ -32,10 +32,14 @@ failed) is kept unless --force is given.
 
 @click.group(epilog=GROUP_EPILOG)
 def worktree() -> None:
-    """List and remove the git worktrees and branches prodigy created for its sessions."""
+    """List, merge back and remove the git worktrees and branches prodigy created for its sessions."""
 
 
-@worktree.command(name="ls")
+@worktree.command(name="ls", epilog="""\b
+Examples:
+  prodigy worktree ls                 every prodigy worktree, with its session's status
+  prodigy worktree ls --json          for scripts
+""")
 @json_option
 def ls(json_output: bool) -> int:
     """List prodigy's worktrees: session, kind, status, branch, unmerged commits, path."""
