@@ -107,3 +107,37 @@ def test_a_failure_half_way_through_an_import_takes_back_what_it_did(invoke, git
     code, out, err = invoke("sessions", "import", str(archive), "-p", str(git_repo))
     assert code == 0, err
     assert f"prodigy-{session_id}" in git("branch")
+
+
+def test_a_session_branch_without_commits_but_with_uncommitted_files_imports(invoke, git_repo: Path, tmp_path: Path,
+                                                                            prodigy_home: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bundle then holds only the uncommitted changes (as for examples/mapreduce.yml interrupted in a
+    checkout: setup writes its work list without committing it); the import used to fetch the branch from it."""
+    import subprocess
+
+    ledger, go = tmp_path / "ledger.txt", tmp_path / "go"
+    support.write_workflow(tmp_path, f"""
+        commands:
+          - shell: echo wip > wip.txt
+          - shell: test -e "{go}"
+          - shell: cat wip.txt >> "{ledger}"
+    """)
+    code, out, _err = invoke("run", str(tmp_path / "workflow.yml"), "-p", str(git_repo))
+    assert code == 1
+    session_id = support.session_id_from(out)
+    archive = tmp_path / "a.tar.gz"
+    code, out, err = invoke("sessions", "export", session_id, "-o", str(archive), "--json")
+    assert code == 0, err
+    assert json.loads(out)["commits"] == 0 and json.loads(out)["uncommitted"] == 1
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(git_repo), str(clone)], check=True)
+    monkeypatch.setenv("PRODIGY_HOME", str(prodigy_home.parent / "home-2"))
+    code, out, err = invoke("sessions", "import", str(archive), "-p", str(clone), "--json")
+    assert code == 0, err
+    imported = json.loads(out)
+    assert imported["commits"] == 0 and Path(imported["worktree"], "wip.txt").read_text() == "wip\n"
+    go.touch()
+    code, out, err = invoke("resume", session_id)
+    assert code == 0, out + err
+    assert support.ledger_lines(ledger) == ["wip"]

@@ -68,14 +68,15 @@ def make_branch(root: Path, files: Path, git: dict[str, Any], sid: str) -> None:
     from prodigy.git.repo import head_of
 
     branch = f"refs/heads/{git['branch']}"
-    if git.get("bundle"):
-        refs = {branch: branch}
-        wip = git.get("uncommitted") or {}
-        if wip.get("ref"):
-            refs[str(wip["ref"])] = IMPORT_REF.format(sid=sid)
-        bundles.fetch(root, files / BUNDLE, refs)
-    else:
+    held = bundles.heads(root, files / BUNDLE) if git.get("bundle") else {}
+    refs = {branch: branch} if branch in held else {}
+    wip = git.get("uncommitted") or {}
+    if wip.get("ref") and str(wip["ref"]) in held:
+        refs[str(wip["ref"])] = IMPORT_REF.format(sid=sid)
+    if branch not in held:  # no commits of its own (the bundle then carries only the uncommitted changes, if any)
         set_ref(root, branch, str(git["base"]))
+    if refs:
+        bundles.fetch(root, files / BUNDLE, refs)
     tip = head_of(root, branch)
     if git.get("tip") and tip != git["tip"]:
         raise StateError(f"The branch {git['branch']} came out of the bundle at {tip}, not at {git['tip']} as the "
