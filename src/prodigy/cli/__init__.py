@@ -86,7 +86,7 @@ def _available(module_name: str) -> bool:
 
 @click.group(cls=LazyGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="prodigy")
-@click.option("-v", "--verbose", count=True, help="More output: -v streams command output, -vv adds debug detail.")
+@click.option("-v", "--verbose", count=True, help="Stream each command's output, prefixed with its step or item.")
 @click.pass_context
 def cli(ctx: click.Context, verbose: int) -> None:
     """prodigy runs YAML workflows of shell and AI-agent (claude) commands, including MapReduce

@@ -66,7 +66,7 @@ def _add_verbosity(ctx: click.Context, _param: click.Parameter, value: int) -> N
 def verbose_option(func: Any) -> Any:
     """-v after the command name works too: `prodigy run wf.yml -v` = `prodigy -v run wf.yml`."""
     return click.option("-v", "--verbose", count=True, expose_value=False, callback=_add_verbosity,
-                        is_eager=True, help="Stream each command's output (-vv: more detail).")(func)
+                        is_eager=True, help="Stream each command's output, prefixed with its step or item.")(func)
 
 
 def _set_max_cost(ctx: click.Context, _param: click.Parameter, value: float | None) -> None:
