@@ -10,6 +10,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
+import support
 from prodigy import __version__
 from prodigy.cli import COMMANDS, cli
 from prodigy.ids import new_session_id
@@ -138,6 +139,26 @@ def test_resume_completed_session_exits_5(invoke) -> None:
     session_id = make_session("completed")
     code, _, err = invoke("resume", session_id[:16])  # a unique prefix works
     assert code == 5 and "already completed" in err
+
+
+def test_a_completed_claude_job_exits_5_even_without_the_agent_cli(invoke, write_workflow, work: Path,
+                                                                 fake_claude: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing is left to run, so saying so needs no agent CLI (the check used to come first: exit 2)."""
+    (work / "items.json").write_text('["a", "b"]')
+    path = write_workflow("""
+        name: agents
+        mode: mapreduce
+        map:
+          input: items.json
+          agent_template:
+            - claude: "/review ${item}"
+    """)
+    code, out, err = invoke("run", str(path), "-p", str(work), "--no-worktree")
+    assert code == 0, out + err
+    monkeypatch.setenv("PRODIGY_CLAUDE_BIN", str(work / "no-such-claude"))
+    code, _, err = invoke("resume", support.session_id_from(out))
+    assert code == 5 and "already completed, nothing to resume" in err
 
 
 def test_resume_cancelled_session_exits_5(invoke) -> None:

@@ -32,9 +32,9 @@ def resume_job(target: Target, options: RunOptions, stop: StopRequest, reporter:
             raise NothingToResumeError(f"Session {record.id} was cancelled and cannot be resumed.")
         options = replace(options, inputs=recorded_inputs(record))
         workflow = load_recorded_workflow(record, workflow_override, reporter, announce_change=False)
-        check_tools(workflow)
         job_id = target.job_id or record.job_id
         if job_id is None:  # the run died before its job existed: nothing was done, start the job now
+            check_tools(workflow)
             reporter.emit("note", text=f"Session {record.id} stopped before its job was created; starting it.")
             options = reopen(record, options, reporter)
             summary = run_new_job(workflow, record, options, stop, reporter, on_line=on_line)
@@ -57,6 +57,7 @@ def resume_job(target: Target, options: RunOptions, stop: StopRequest, reporter:
             hint = (f"{len(resume_plan.dlq)} item(s) are in the dead-letter queue; retry them with: "
                     f"{retry_command(job_id)}" if resume_plan.dlq and not force else None)
             raise NothingToResumeError(f"Job {job_id} already completed, nothing to resume.", hint=hint)
+        check_tools(workflow)  # after the plan: a job with nothing left to run needs no agent CLI to say so
         reaped = reap_orphans(state)  # first: an item recovered below may still have a command running
         options = reopen(record, options, reporter)
         if git.recover_merged(store, state, options.worktree, reporter):
