@@ -127,11 +127,12 @@ def fabricate_done(home: Path, n: int, leave: int, in_flight: int) -> None:
         if state.status_of(index) == SUCCEEDED:
             continue
         attempt = state.item(index).attempts + 1
-        store.append({"t": "start", "i": index, "a": attempt, "pid": dead.pid, "st": round(time.time(), 2)},
+        extra = {"a": attempt} if attempt != 1 else {}  # the coordinator leaves out attempt 1, status and exit 0
+        store.append({"t": "start", "i": index, **extra, "pid": dead.pid, "st": round(time.time(), 2)},
                      sync=False, stamp=False)
-        store.append({"t": "done", "i": index, "a": attempt, "d": 0.004, "s": "succeeded"}, sync=False)
+        store.append({"t": "done", "i": index, **extra, "d": 0.004}, sync=False)
     for index in range(first_left, first_left + in_flight):
-        store.append({"t": "start", "i": index, "a": 1, "pid": dead.pid, "st": round(time.time(), 2)},
+        store.append({"t": "start", "i": index, "pid": dead.pid, "st": round(time.time(), 2)},
                      sync=False, stamp=False)
     store.state = None  # a crash writes no final checkpoint: close() must only sync and close the journal
     store.close()

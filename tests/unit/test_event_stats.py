@@ -198,3 +198,13 @@ def test_stats_json_of_a_real_journal_line(tmp_path: Path) -> None:
     path.write_text(json.dumps({"t": "done", "i": 0, "d": 1}) + "\n")
     acc, _agents, _ = _streamed(path, [])
     assert acc.outcomes() == (1, 0) and acc.duration_figures()["p50"] == 1.0
+
+
+def test_a_start_is_dated_by_its_process_start_and_the_runs_offset() -> None:
+    """Start records carry no ts: item_started is st + the run's sto (btime is whole seconds)."""
+    records = [{"t": "run", "cid": "c1", "sto": 0.81}, {"t": "start", "i": 0, "pid": 5, "st": 100.0},
+               {"t": "resume", "cid": "c2"}, {"t": "start", "i": 1, "pid": 6, "st": 200.0},
+               {"t": "start", "i": 2, "pid": 7, "st": 300.0, "ts": 301.5, "w": "tcp://h:1"}]
+    events = list(ItemEventDeriver(session_id="s", job_id="j").events(records))
+    assert [e["ts"] for e in events] == ["1970-01-01T00:01:40.810+00:00", "1970-01-01T00:03:20.000+00:00",
+                                        "1970-01-01T00:05:01.500+00:00"]

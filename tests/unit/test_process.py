@@ -412,3 +412,49 @@ def test_many_concurrent_runs_from_eight_threads() -> None:
     for thread in threads:
         thread.join(timeout=60)
     assert not failures
+
+
+# --- `sh -c SCRIPT`: the script runs in the gate shell itself (one exec) ----------------------------------
+
+SCRIPTS = ['echo "$0 $#"', "exit 3", "no_such_command_here", "if then", "echo a\nno_such_command_here",
+           "echo $LINENO; echo $LINENO", "", "read x; echo \"[$x]\"", "# a comment\necho after",
+           "cat <<EOF\nhere\nEOF", "case x in\n x) echo matched;;\nesac", "set -e; false; echo never"]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_a_shell_script_behind_the_gate_is_what_sh_c_gives(script: str) -> None:
+    got = run(["/bin/sh", "-c", script], cwd="/", env=ENV)
+    want = subprocess.run(["/bin/sh", "-c", script], cwd="/", env=ENV, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, check=False)
+    assert (got.exit_code, got.stdout, got.stderr) == (want.returncode, want.stdout, want.stderr)
+
+
+def test_a_shell_script_costs_one_exec_and_keeps_the_recorded_pid(tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    seen: list[tuple[StartInfo, bool]] = []
+
+    def record(info: StartInfo) -> None:
+        time.sleep(0.2)  # the script must still be waiting at the gate
+        seen.append((info, marker.exists()))
+
+    result = run(["/bin/sh", "-c", f'touch {marker}; echo $$; tr "\\0" " " </proc/$$/cmdline'], cwd="/",
+                 env=ENV, on_start=record)
+    info, ran_early = seen[0]
+    pid, cmdline = result.stdout.split("\n", 1)
+    assert not ran_early and marker.exists() and int(pid) == info.pid
+    assert "read -r _go" in cmdline  # the gate shell itself runs the script: no second sh was exec'd
+    assert run(["/bin/sh", "-c", "cat"], cwd="/", env=ENV, stdin_data=b"data\n").stdout == "data\n"
+
+
+def test_a_shell_scripts_gate_reads_eof_when_prodigy_dies_before_release(tmp_path: Path) -> None:
+    marker, pid_file = tmp_path / "marker", tmp_path / "pid"
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    code = GATE_ORPHAN.replace("""["sh", "-c", 'touch "$1"', "sh", marker]""", """["/bin/sh", "-c", "touch " + marker]""")
+    assert code != GATE_ORPHAN
+    done = subprocess.run([sys.executable, "-c", code, str(marker), str(pid_file)], env=env, timeout=30,
+                          check=False)
+    assert done.returncode == 7
+    assert gone(int(pid_file.read_text()))
+    time.sleep(0.1)
+    assert not marker.exists()

@@ -1,7 +1,8 @@
 """The one subprocess wrapper: every command prodigy runs goes through :func:`run`.
 
 Each command starts behind a *start gate*: a tiny ``/bin/sh`` that blocks reading one line from
-its stdin and only then ``exec``s the real command. Between spawn and release the caller's
+its stdin and only then ``exec``s the real command (a ``sh -c`` script runs in the gate shell itself, one exec
+fewer). Between spawn and release the caller's
 ``on_start`` durably records pid, process group and start time, so after a hard kill of prodigy a
 later resume can find and reap the command, and no command can ever run unrecorded: if prodigy
 dies (or ``on_start`` raises) before the release, the gate reads EOF and exits 125 having run
@@ -47,6 +48,12 @@ _GATE_NAME = "prodigy-gate"
 # the gate pipe, on which the data follows the release newline.
 _GATE_DEVNULL = 'IFS= read -r _go || exit 125; exec "$@" </dev/null'
 _GATE_PIPE = 'IFS= read -r _go || exit 125; exec "$@"'
+# A shell script (`sh -c SCRIPT`, what every shell step is) needs no second exec: the gate is the script's own
+# first line, ahead of the script's first line on that line, so $0, $#, LINENO and the shell's messages
+# ("sh: 1: foo: not found") are what `sh -c SCRIPT` gives. The line is parsed before it runs, so a syntax error
+# there ends the shell before the gate opens, as it would have ended `sh -c`: nothing of the script ran.
+_SCRIPT_DEVNULL = "IFS= read -r _go || exit 125; unset _go; exec </dev/null; "
+_SCRIPT_PIPE = "IFS= read -r _go || exit 125; unset _go; "
 
 _ORPHAN_DRAIN = 0.5  # after the leader exits, how long descendants may keep the pipes open
 _FINAL_DRAIN = 1.0  # after killing the group; bounded because a daemon outside it may hold a pipe
@@ -163,9 +170,13 @@ def _spawn(
     argv: list[str], cwd: str | os.PathLike[str], env: Mapping[str, str], *, piped_stdin: bool
 ) -> subprocess.Popen[bytes] | str:
     """Start the gate shell (blocked in `read`) in a new session; a start error as a string."""
+    if len(argv) == 3 and argv[1] == "-c" and os.path.basename(argv[0]) == "sh":
+        gated = [argv[0], "-c", (_SCRIPT_PIPE if piped_stdin else _SCRIPT_DEVNULL) + argv[2]]  # one exec
+    else:
+        gated = ["/bin/sh", "-c", _GATE_PIPE if piped_stdin else _GATE_DEVNULL, _GATE_NAME, *argv]
     try:
         return subprocess.Popen(
-            ["/bin/sh", "-c", _GATE_PIPE if piped_stdin else _GATE_DEVNULL, _GATE_NAME, *argv],
+            gated,
             cwd=cwd,
             env=dict(env),
             stdin=subprocess.PIPE,

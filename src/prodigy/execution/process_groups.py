@@ -51,13 +51,38 @@ def _proc_stat(pid: int) -> tuple[bytes, float]:
     return fields[0], float(fields[19]) / _CLOCK_TICKS + _boot_time()
 
 
+_BOOT_TIME: tuple[float, float] | None = None  # (btime, monotonic time it was read)
+_BOOT_TIME_FOR = 60.0
+
+
 def _boot_time() -> float:
-    """psutil.boot_time() on Linux: read afresh each time, as psutil does, so the sum stays identical."""
-    with open("/proc/stat", "rb") as stat:
-        for line in stat:
-            if line.startswith(b"btime"):
-                return float(line.strip().split()[1])
-    raise ValueError("no btime line in /proc/stat")
+    """psutil.boot_time() on Linux (the btime of /proc/stat, so the sum is psutil's create_time to the last
+    bit), read at most once a minute: reading it for every command's start cost a file read each. The kernel
+    recomputes btime from the wall clock, so a clock step moves it; a minute is as stale as it may get."""
+    global _BOOT_TIME
+    now = time.monotonic()
+    if _BOOT_TIME is None or now - _BOOT_TIME[1] >= _BOOT_TIME_FOR:
+        with open("/proc/stat", "rb") as stat:
+            for line in stat:
+                if line.startswith(b"btime"):
+                    _BOOT_TIME = (float(line.strip().split()[1]), now)
+                    break
+            else:
+                raise ValueError("no btime line in /proc/stat")
+    return _BOOT_TIME[0]
+
+
+def start_time_offset() -> float:
+    """What to add to a recorded start time (`process_start_time`, psutil's create_time) to get the wall clock
+    time the process started: the kernel's btime is whole seconds, so create_time runs up to a second early.
+    Journaled once per run (the `sto` of `run`/`resume` records) for the readers that show start times."""
+    clock = getattr(time, "CLOCK_BOOTTIME", None)
+    if not _PROCFS or clock is None:
+        return 0.0
+    try:
+        return round(time.time() - time.clock_gettime(clock) - _boot_time(), 3)
+    except (OSError, ValueError):
+        return 0.0
 
 
 def is_same_process(pid: int, start_time: float) -> bool:

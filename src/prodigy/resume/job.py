@@ -7,7 +7,7 @@ from typing import Any
 
 from prodigy import git
 from prodigy.errors import NothingToResumeError
-from prodigy.execution.mapreduce.job import JobSummary, execute_job, reap_orphans, run_new_job
+from prodigy.execution.mapreduce.job import JobSummary, execute_job, reap_orphans, run_new_job, start_offset
 from prodigy.execution.reporter import Reporter
 from prodigy.execution.session import RunOptions, check_tools, conclude, recorded_inputs, reopen
 from prodigy.execution.signals import StopRequest
@@ -63,7 +63,8 @@ def resume_job(target: Target, options: RunOptions, stop: StopRequest, reporter:
         if git.recover_merged(store, state, options.worktree, reporter):
             resume_plan = plan()
         correlation_id = new_correlation_id()
-        store.append({"t": "resume", "cid": correlation_id, "force": force, "max_retries": max_retries})
+        store.append({"t": "resume", "cid": correlation_id, "force": force, "max_retries": max_retries,
+                      **start_offset()})
         if resume_plan.retry_dlq:
             if state.map_complete:
                 store.append({"t": "map_reopened", "reason": "retrying DLQ items"})

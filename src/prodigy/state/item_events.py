@@ -29,14 +29,17 @@ class ItemEventDeriver:
         self.session_id = session_id
         self.job_id = job_id
         self.correlation_id: str | None = None
+        self.start_offset = 0.0  # the run's `sto`: a start record's st + sto is when it started
 
     def events(self, records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         for record in records:
             kind = record.get("t")
             if kind in ("run", "resume"):
                 self.correlation_id = record.get("cid")
+                self.start_offset = number(record.get("sto"))
             elif kind == "start":
-                yield self._event("item_started", record, record.get("ts", record.get("st")), worker=record.get("w"))
+                yield self._event("item_started", record, started_at(record, self.start_offset),
+                                  worker=record.get("w"))
             elif kind == "done":
                 yield from self._done(record)
 
@@ -68,6 +71,19 @@ class ItemEventDeriver:
             if record.get("final") == "dlq":
                 yield self._event("dlq_item_added", record, ts, error=record.get("err"),
                                   log_path=record.get("log"))
+
+
+def started_at(record: dict[str, Any], offset: float) -> Any:
+    """When a start record's attempt started: its `ts` (a remote worker's), else its process's start time
+    corrected by the run's `sto` (journal start records carry no `ts` of their own)."""
+    if "ts" in record:
+        return record["ts"]
+    st = record.get("st")
+    return st + offset if isinstance(st, (int, float)) and not isinstance(st, bool) else st
+
+
+def number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
 
 
 def _agent_fields(ag: Any) -> dict[str, Any]:

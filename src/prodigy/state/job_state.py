@@ -2,17 +2,19 @@
 
 Journal records (one JSON object per line; `t` is the type):
 
-    run / resume      {cid}                        an invocation began (its correlation id)
+    run / resume      {cid, sto?}                  an invocation began (its correlation id; sto: what to add to
+                                                   its start records' st to get wall-clock time)
     setup_step        {index, vars}                a setup step completed, with the variables it captured
     setup_done        {captures}
     items_frozen      {count}                      the work list was frozen (items.jsonl)
-    start             {i, a?, pid, pg?, st, w?, ts} an attempt's first command is about to run (a omitted for
+    start             {i, a?, pid, pg?, st, w?, ts?} an attempt's first command is about to run (a omitted for
                                                    attempt 1; pg omitted when equal to pid; w: a remote worker)
     proc              {i, pid, pg?, st, w?}        a later command of the same attempt (or {ph, k, ...} for
                                                    a setup/reduce step)
     done              {i, a?, s?, d, x?, err?, out?, se?, log?, w?, ag?, final?, ts}
                                                    an attempt ended: s = failed | timed_out | errored |
-                                                   interrupted, omitted for a success; a omitted for attempt
+                                                   interrupted, omitted for a success (x too when it is 0); a
+                                                   omitted for attempt
                                                    1; final = dlq | skip when no retry follows; ag = what its
                                                    agent calls cost (agents/usage.py: usd, in, out, cr, cw,
                                                    turns, model, ms, api_ms, sid, calls?, partial?)

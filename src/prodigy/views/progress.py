@@ -21,6 +21,7 @@ from typing import Any
 
 from prodigy.errors import NotFoundError, StateError
 from prodigy.state import sessions
+from prodigy.state.item_events import number, started_at
 from prodigy.state.jobs import DLQ, PENDING, PURGED, RUNNING, SKIPPED, SUCCEEDED, JobState, apply, item_id
 from prodigy.state.journal import read_journal
 from prodigy.state.sessions import SessionRecord
@@ -152,6 +153,7 @@ class JobWatch:
         self.items: dict[int, ItemTrack] = {}
         self.offset = 0
         self.first_ts: float | None = None
+        self._start_offset = 0.0  # the run's `sto` (state/item_events.py::started_at)
         self.last_ts: float | None = None
         self.run_starts: list[float] = []
         self.succeeded_before_run = 0  # items that had succeeded when the current run or resume began
@@ -198,7 +200,9 @@ class JobWatch:
         return moved
 
     def _fold(self, record: dict[str, Any], offset: int, outcomes: list[ItemOutcome]) -> None:
-        ts = record.get("ts")
+        if record.get("t") in ("run", "resume"):
+            self._start_offset = number(record.get("sto"))
+        ts = started_at(record, self._start_offset) if record.get("t") == "start" else record.get("ts")
         if isinstance(ts, (int, float)) and not isinstance(ts, bool):
             self.first_ts = ts if self.first_ts is None else self.first_ts
             self.last_ts = ts

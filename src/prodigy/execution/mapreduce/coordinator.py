@@ -9,7 +9,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 from prodigy.errors import StateError
 from prodigy.execution import outcome as o
 from prodigy.execution.agents.policy import AgentGovernor, AgentStop, Pause, stop_summary
+from prodigy.execution.mapreduce.commit import DURABLE, Committer, Events
 from prodigy.execution.mapreduce.continuation import continuation_for
 from prodigy.execution.mapreduce.mapvars import counts
 from prodigy.execution.mapreduce.pool import ItemExecutor, ItemOutcome, ItemTask
@@ -84,6 +85,7 @@ class Coordinator:
         self._started: set[tuple[int, int]] = set()  # (item, attempt) whose `start` record is written
         self._started_lock = threading.Lock()
         self._errors: list[tuple[int, str]] = []  # failures not yet reported (error_collection)
+        self._events = Events()  # completed futures and durable batches (commit.py)
 
     # -- recording (called from worker threads through the executor's hooks)
     def record_progress(self, task: ItemTask, kind: str, index: int, values: dict[str, Any]) -> None:
@@ -105,7 +107,9 @@ class Coordinator:
             first = key not in self._started
             self._started.add(key)
         if first:
-            record.update(t="start", ts=round(time.time(), 3))
+            record["t"] = "start"  # its time is `st` (the process's own start); `ts` only from a remote worker
+            if worker:
+                record["ts"] = round(time.time(), 3)
             if task.attempt != 1:
                 record["a"] = task.attempt  # omitted for a first attempt: 1 is implied
         if info.pgid != info.pid:
@@ -129,34 +133,61 @@ class Coordinator:
         self._progress(force=True)
         self._queue = queue
         self._agent_stopped(self.governor.check_budget())  # a cap reached in an earlier run: start nothing
-        while True:
-            self._dispatch(executor, queue, delayed, total)
-            if not self._running and (not self._dispatching or (not queue and not delayed)):
-                break
-            timeout = PROGRESS_INTERVAL
-            if delayed and not self._running:
-                timeout = max(0.01, min(timeout, delayed[0][0] - time.monotonic()))
-            if not self._running:  # waiting for a retry's backoff or the pool's pause: sleep, but wake on Ctrl-C
-                self.stop.event.wait(min(timeout, max(self.governor.wait_left(), 0.01)))
-                done = set()
-            else:
-                done, _ = wait(list(self._running), timeout=timeout, return_when=FIRST_COMPLETED)
-            notices = [self._finish(task, self._result(future, task), delayed)
-                       for future in done for task in (self._running.pop(future),)]
-            if notices:
-                # Keep the workers busy while the completions reach the disk, then report them: a completion
-                # is reported (progress, policy) only once its record is durable (invariant 1).
+        committer = self._committer = Committer(self.store.sync, self._events)
+        try:
+            while True:
                 self._dispatch(executor, queue, delayed, total)
-                self.store.sync()
-                for notice in notices:
-                    notice()
-            self.store.maybe_snapshot()
-            self._progress()
+                if not self._running and (not self._dispatching or (not queue and not delayed)):
+                    break
+                timeout = PROGRESS_INTERVAL
+                if delayed and not self._running:
+                    timeout = max(0.01, min(timeout, delayed[0][0] - time.monotonic()))
+                if not self._running:  # a retry's backoff or the pool's pause: sleep, but wake on Ctrl-C
+                    self.stop.event.wait(min(timeout, max(self.governor.wait_left(), 0.01)))
+                    timeout = 0
+                notices = [self._finish(task, self._result(future, task), delayed)
+                           for future in self._collect(timeout) for task in (self._running.pop(future),)]
+                if notices:
+                    # The completions reach the disk in the committer's thread (group commit) while this one
+                    # keeps the workers busy; they are reported once durable (invariant 1), in _collect.
+                    committer.add(notices)
+                self.store.maybe_snapshot()
+                self._progress()
+        finally:
+            left = committer.close()
+        self._events_left(left)
         if self.stop.requested:
             self.run.interrupted = True
         self._report_errors(final=True)
         self._progress(force=True)
         return self.run
+
+    def _collect(self, timeout: float | None) -> list[Future[ItemOutcome]]:
+        """The futures that completed (waiting up to `timeout` for something to happen); reports on the way
+        the completions the committer made durable."""
+        done = []
+        for event in self._events.get(timeout):
+            if isinstance(event, Future):
+                done.append(event)
+            elif event[0] == DURABLE:
+                for notice in event[1]:
+                    notice()
+            else:
+                raise event[1]  # the journal could not be synced: stop as for any state write that fails
+        return done
+
+    def _events_left(self, left: list[Notice]) -> None:
+        """At the end of the loop: report what became durable meanwhile, then sync and report the rest."""
+        for event in self._events.get(0):
+            if isinstance(event, tuple) and event[0] == DURABLE:
+                for notice in event[1]:
+                    notice()
+            elif isinstance(event, tuple):
+                raise event[1]
+        if left:
+            self.store.sync()
+            for notice in left:
+                notice()
 
     def _report_errors(self, final: bool = False) -> None:
         """error_collection: immediate reports each failure now, batched every N, aggregate at the end."""
@@ -194,7 +225,9 @@ class Coordinator:
             self.run.conversations.append(note)
         task = ItemTask(index=index, attempt=attempt, item=self.items[index], total=total, steps=self.steps,
                         variables=self.variables, timeout=self.timeout, resume=resume)
-        self._running[executor.submit(task)] = task
+        future = executor.submit(task)
+        self._running[future] = task
+        future.add_done_callback(self._events.put)  # one wake-up of the loop per completion
         self.run.started += 1
 
     def _result(self, future: Future[ItemOutcome], task: ItemTask) -> ItemOutcome:
@@ -215,8 +248,8 @@ class Coordinator:
         record: dict[str, Any] = {"t": "done", "i": index, "d": round(result.duration, 3)}
         if task.attempt != 1:
             record["a"] = task.attempt  # omitted for a first attempt: 1 is implied
-        if result.exit_code is not None:
-            record["x"] = result.exit_code
+        if result.exit_code is not None and not (result.exit_code == 0 and result.status in o.OK_STATUSES):
+            record["x"] = result.exit_code  # omitted for a success that exited 0: readers default it
         if result.output:
             record["out"] = result.output
         if result.log_path:

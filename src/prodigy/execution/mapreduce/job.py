@@ -103,6 +103,15 @@ def _workflow_text(workflow: Workflow) -> str:
     return workflow.path.read_text(encoding="utf-8")
 
 
+def start_offset() -> dict[str, float]:
+    """The `sto` of a run/resume record: start records carry the process's start time `st` (psutil's
+    create_time, up to a second early), not a `ts` of their own; readers add this to show when it started."""
+    from prodigy.execution.process_groups import start_time_offset
+
+    offset = start_time_offset()
+    return {"sto": offset} if offset else {}
+
+
 def reap_orphans(state: JobState) -> int:
     """After a hard kill: end commands of the dead run still alive (checked by start time), before re-running.
     Commands on another host (a cluster worker) are ended through the cluster when the map phase starts."""
@@ -148,7 +157,7 @@ def execute_job(workflow: Workflow, record: SessionRecord, store: JobStore, opti
     base_vars: dict[str, Any] = {**gitvars.builtin_variables(workflow, record.id, options.inputs), **env.variables}
     runner = _JobRun(workflow, record, store, state, options, stop, reporter, events, ctx, base_vars, env)
     if not resumed:  # a resume wrote its own {"t": "resume", "cid": ...} record
-        store.append({"t": "run", "cid": events.correlation_id})
+        store.append({"t": "run", "cid": events.correlation_id, **start_offset()})
     events.emit("resume_started" if resumed else "job_started", phase=state.phase,
                 workflow=str(workflow.path))
     try:

@@ -27,7 +27,7 @@ def result_entry(store: JobStore, state: JobState, index: int) -> dict[str, Any]
         "item_id": item_id(index),
         "status": {"dlq": "failed", "purged": "failed"}.get(status, status),
         "attempts": item.attempts if item else 0,
-        "exit_code": record.get("x") if record else None,
+        "exit_code": record.get("x", 0 if record.get("s", "succeeded") == "succeeded" else None) if record else None,
         "output": record.get("out") if record else None,
         "duration": record.get("d") if record else None,
         "error": record.get("err") if record else None,
