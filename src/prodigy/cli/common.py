@@ -104,37 +104,28 @@ def render_standard_summary(reporter: ConsoleReporter, summary: Any) -> None:
 
     agents = agents_line(summary.agents)
     resumed_agents = summarize(result.conversations)
+    at = f"at step {result.failed_index + 1}/{result.total_steps}" if result.status != "completed" else ""
     if result.status == "completed":
         out.print(f"[green]✔ {header} completed[/green]")
-        out.print(f"  {counts}")
-        if resumed_agents:
-            out.print(f"  Conversations: {escape(resumed_agents)}")
-        if agents:
-            out.print(f"  Agents: {escape(agents)}")
-        return
-    if result.status == "interrupted":
-        out.print(f"[yellow]■ {header} interrupted[/yellow] at step {result.failed_index + 1}/{result.total_steps}")
-        out.print(f"  {counts}")
+    elif result.status == "interrupted":
+        out.print(f"[yellow]■ {header} interrupted[/yellow] {at}")
     elif result.status == "stopped":
         from prodigy.execution.agents.policy import stop_summary
 
-        out.print(f"[yellow]■ {header} stopped[/yellow] at step {result.failed_index + 1}/"
-                  f"{result.total_steps}: {escape(stop_summary(result.stop))}")
+        out.print(f"[yellow]■ {header} stopped[/yellow] {at}: {escape(stop_summary(result.stop))}")
         if result.stop.hint:
             out.print(f"  What to do: {escape(result.stop.hint)}")
         if result.failure is not None and result.failure.log_path:
             out.print(f"  Agent log: {escape(result.failure.log_path)}")
-        out.print(f"  {counts}")
     else:
         failure = result.failure
-        out.print(f"[red]✖ {header} failed[/red] at step {result.failed_index + 1}/{result.total_steps}: "
-                  f"{escape(failure.error or failure.status)}")
+        out.print(f"[red]✖ {header} failed[/red] {at}: {escape(failure.error or failure.status)}")
         if failure.stderr.strip() and not reporter.stderr_shown:  # printed under the step already: once is enough
             out.print("  stderr (last lines):")
             out.print(f"[dim]{escape(tail(failure.stderr, 20))}[/dim]")
         if failure.log_path:
             out.print(f"  Agent log: {escape(failure.log_path)}")
-        out.print(f"  {counts}")
+    out.print(f"  {counts}")
     if resumed_agents:
         out.print(f"  Conversations: {escape(resumed_agents)}")
     if agents:
