@@ -11,21 +11,18 @@ from __future__ import annotations
 
 import gzip
 import json
-import subprocess
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from support import git
 
 NOW = datetime(2025, 11, 12, 19, 1, 30, 123456, tzinfo=UTC)
 
 
 def rfc3339(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
 
 
 def create_test_worktree(home: Path, project_root: Path, worktree_name: str) -> Path:

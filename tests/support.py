@@ -42,9 +42,14 @@ def child_env(env: dict[str, str] | None = None) -> dict[str, str]:
 
 def run_prodigy(*args: str, cwd: Path | str, env: dict[str, str] | None = None,
                 timeout: float = 60) -> tuple[int, str, str]:
-    proc = subprocess.run([*prodigy_command(), *args], cwd=cwd, env=child_env(env), capture_output=True,
-                          timeout=timeout)
+    proc = subprocess.run([*prodigy_command(), *args], cwd=cwd, env=child_env(env), stdin=subprocess.DEVNULL,
+                          capture_output=True, timeout=timeout)
     return proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
+
+
+def git(cwd: Path | str, *args: str, check: bool = True) -> str:
+    """git in a test's own repository: its stdout, stripped."""
+    return subprocess.run(["git", *args], cwd=cwd, check=check, capture_output=True, text=True).stdout.strip()
 
 
 def spawn_prodigy(*args: str, cwd: Path | str, env: dict[str, str] | None = None,

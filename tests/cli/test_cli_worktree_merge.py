@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 from prodigy.state import sessions
 from prodigy.state.locks import ExecutionLock
+from support import git
 
 COMMIT = '- shell: echo "$ARG" > "f$ARG" && git add "f$ARG" && git commit -qm "add $ARG"\n'
-
-
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout
 
 
 def _run(invoke, repo: Path, *args: str) -> list[str]:
@@ -25,12 +21,12 @@ def _run(invoke, repo: Path, *args: str) -> list[str]:
 def test_merge_one_session_then_nothing_left(invoke, git_repo: Path, write_workflow) -> None:
     write_workflow(COMMIT)
     (session_id,) = _run(invoke, git_repo, "--args", "1")  # no terminal, no -y: not merged at the end
-    assert "add 1" not in _git(git_repo, "log", "--format=%s")
+    assert "add 1" not in git(git_repo, "log", "--format=%s")
     code, out, err = invoke("worktree", "merge", session_id[:16], "--json")
     assert code == 0, err
     data = json.loads(out)
     assert data["merged"][0]["worktree"]["outcome"] in ("merged", "fast_forward")
-    assert "add 1" in _git(git_repo, "log", "--format=%s")
+    assert "add 1" in git(git_repo, "log", "--format=%s")
     assert sessions.load(session_id).extra["worktree"].get("removed_at")
     code, _, err = invoke("worktree", "merge", session_id)
     assert code == 2 and "no worktree any more" in err
@@ -45,7 +41,7 @@ def test_merge_all_dry_run_then_merge(invoke, git_repo: Path, write_workflow) ->
     code, out, err = invoke("worktree", "merge", "--all", "-y", "--json")
     assert code == 0, err
     assert sorted(m["session_id"] for m in json.loads(out)["merged"]) == sorted(ids)
-    assert {"add 1", "add 2"} <= set(_git(git_repo, "log", "--format=%s").splitlines())
+    assert {"add 1", "add 2"} <= set(git(git_repo, "log", "--format=%s").splitlines())
 
 
 def test_an_unfinished_or_running_session_is_not_merged(invoke, git_repo: Path, write_workflow) -> None:
@@ -57,14 +53,14 @@ def test_an_unfinished_or_running_session_is_not_merged(invoke, git_repo: Path, 
         assert invoke("worktree", "merge", session_id, "--force")[0] == 4
     code, _, err = invoke("worktree", "merge", session_id, "--force")
     assert code == 0, err
-    assert "add 1" in _git(git_repo, "log", "--format=%s")
+    assert "add 1" in git(git_repo, "log", "--format=%s")
 
 
 def test_a_conflict_leaves_the_branch_alone_and_exits_1(invoke, git_repo: Path, write_workflow) -> None:
     write_workflow('- shell: echo session > README.md && git commit -qam session\n')
     (session_id,) = _run(invoke, git_repo)
     (git_repo / "README.md").write_text("mine\n")
-    _git(git_repo, "commit", "-qam", "mine")
+    git(git_repo, "commit", "-qam", "mine")
     code, out, _ = invoke("worktree", "merge", session_id)
     assert code == 1 and "conflicts" in out
     assert (git_repo / "README.md").read_text() == "mine\n"

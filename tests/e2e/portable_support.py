@@ -6,16 +6,12 @@ home H2. Every prodigy subprocess gets its PRODIGY_HOME explicitly and stdin fro
 from __future__ import annotations
 
 import json
-import subprocess
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import support
-
-
-def git(cwd: Path, *args: str, check: bool = True) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=check, capture_output=True, text=True).stdout.strip()
+from support import git
 
 
 def make_origin(tmp_path: Path, files: dict[str, str]) -> Path:
@@ -40,10 +36,7 @@ def clone(origin: Path, dest: Path) -> Path:
 
 def prodigy(*args: str, cwd: Path, home: Path, env: dict[str, str] | None = None,
             timeout: float = 90) -> tuple[int, str, str]:
-    proc = subprocess.run([*support.prodigy_command(), *args], cwd=cwd, stdin=subprocess.DEVNULL,
-                          env=support.child_env({"PRODIGY_HOME": str(home), **(env or {})}),
-                          capture_output=True, text=True, timeout=timeout)
-    return proc.returncode, proc.stdout, proc.stderr
+    return support.run_prodigy(*args, cwd=cwd, env={"PRODIGY_HOME": str(home), **(env or {})}, timeout=timeout)
 
 
 def spawn(spawner: Any, *args: str, cwd: Path, home: Path, env: dict[str, str] | None = None) -> Any:

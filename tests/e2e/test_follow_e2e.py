@@ -6,25 +6,16 @@ fix is a commit in the user's checkout. Ledgers outside the repository record ev
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import mr_support as mr
 import pytest
 
 import support
+from support import git
+from support import run_prodigy as prodigy
 
 pytestmark = pytest.mark.e2e
-
-
-def prodigy(*args: str, cwd: Path, timeout: float = 60) -> tuple[int, str, str]:
-    proc = subprocess.run([*support.prodigy_command(), *args], cwd=cwd, env=support.child_env(),
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
-    return proc.returncode, proc.stdout, proc.stderr
-
-
-def git(cwd: Path, *args: str, check: bool = True) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=check, capture_output=True, text=True).stdout.strip()
 
 
 def commit(repo: Path, files: dict[str, str], message: str) -> str:

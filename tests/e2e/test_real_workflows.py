@@ -28,6 +28,7 @@ import pytest
 from filelock import FileLock
 
 import support
+from support import git
 
 REAL = Path(__file__).parents[2].parent / "shared" / "prodigy-workflows"
 FILES = sorted(p.name for p in REAL.glob("*.yml")) if REAL.is_dir() else []
@@ -110,10 +111,6 @@ class Sandbox:
         path = self.repo.parent / f"variant-{name}"
         path.write_text(text, encoding="utf-8")
         return path
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
 
 
 @pytest.fixture

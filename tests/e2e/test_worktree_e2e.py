@@ -17,20 +17,12 @@ import mr_support as mr
 import pytest
 
 import support
+from support import git
+from support import run_prodigy as prodigy
 
 pytestmark = pytest.mark.e2e
 
 MINIMAL = Path("/work/shared/prodigy-workflows/minimal-mapreduce.yml")
-
-
-def prodigy(*args: str, cwd: Path, timeout: float = 60) -> tuple[int, str, str]:
-    proc = subprocess.run([*support.prodigy_command(), *args], cwd=cwd, env=support.child_env(),
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
-    return proc.returncode, proc.stdout, proc.stderr
-
-
-def git(cwd: Path, *args: str, check: bool = True) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=check, capture_output=True, text=True).stdout.strip()
 
 
 def workflow(tmp_path: Path, text: str, name: str = "workflow.yml") -> Path:

@@ -3,7 +3,6 @@ and explaining a path that is in the checkout but not in a worktree."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,12 +13,9 @@ from prodigy.git.refresh import refresh_session_worktree
 from prodigy.git.worktree import SessionWorktree, create_session_worktree, plan_session_worktree
 from prodigy.workflow.load import load_workflow
 from prodigy.workflow.named_paths import named_paths
+from support import git
 
 SID = "session-00000000-0000-0000-0000-000000000002"
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
 
 
 def commit(cwd: Path, name: str, text: str, message: str | None = None) -> str:

@@ -26,13 +26,10 @@ from prodigy.git.worktree import (
     reopen_session_worktree,
 )
 from prodigy.workflow.model import Step
+from support import git
 
 JOB = "mapreduce-20260101_000000_session-00000000-0000-0000-0000-000000000001"
 SID = "session-00000000-0000-0000-0000-000000000001"
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
 
 
 def commit(cwd: Path, name: str, text: str, message: str | None = None) -> None:
