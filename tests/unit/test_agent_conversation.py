@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from journal_fold import JOB, fold
 
 from prodigy.execution.agents.conversation import resume_prompt, step_hash, summarize, transcript_dir, vet
 from prodigy.execution.agents.run import run_agent
@@ -18,7 +19,6 @@ from prodigy.execution.mapreduce.continuation import continuation_for
 from prodigy.ids import new_session_id
 from prodigy.resume.plan import plan_resume
 from prodigy.state import jobs
-from prodigy.state.jobs import JobState, apply
 from prodigy.workflow.model import AgentOptions, AgentPolicy, Step
 
 STEP = Step(kind="claude", command="/fix ${item.n}")
@@ -87,16 +87,6 @@ def test_which_map_attempts_continue(tmp_path: Path) -> None:
         "restarted", "resume_agent is false")
     step_opt_in = (steps[0], Step(kind="claude", command=STEP.command, agent=AgentOptions(resume=True)), steps[2])
     assert continuation_for(progress, step_opt_in, **{**common, "policy": AgentPolicy(resume=False)})[1] is None
-
-
-JOB = "mapreduce-20260101_120000_session-00000000-0000-4000-8000-000000000001"
-
-
-def fold(*records: dict[str, Any]) -> JobState:
-    state = JobState(job_id=JOB)
-    for offset, record in enumerate(records):
-        apply(state, record, offset * 100)
-    return state
 
 
 def test_the_fold_keeps_an_interrupted_attempts_progress_and_forgets_a_finished_one(tmp_path: Path) -> None:

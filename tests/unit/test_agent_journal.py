@@ -4,26 +4,17 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
-from typing import Any
 
 import pytest
+from journal_fold import fold
 
 from prodigy.resume.plan import plan_resume
 from prodigy.state import jobs
-from prodigy.state.jobs import JobState, apply
 from prodigy.state.spend import job_spend
 from prodigy.views.events import agent_stats
 from prodigy.workflow.load import check_workflow
 
-JOB = "mapreduce-20260101_120000_session-00000000-0000-4000-8000-000000000001"
 AG = {"usd": 0.5, "in": 100, "out": 10, "turns": 2, "sid": "c1", "model": "m"}
-
-
-def fold(*records: dict[str, Any]) -> JobState:
-    state = JobState(job_id=JOB)
-    for offset, record in enumerate(records):
-        apply(state, record, offset * 100)
-    return state
 
 
 RECORDS = [

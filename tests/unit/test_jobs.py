@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from journal_fold import JOB, fold
 
 from prodigy.errors import StateError
 from prodigy.state import jobs
@@ -25,15 +26,6 @@ from prodigy.state.jobs import (
     item_index,
 )
 from prodigy.state.journal import read_journal
-
-JOB = "mapreduce-20260101_120000_session-00000000-0000-4000-8000-000000000001"
-
-
-def fold(*records: dict[str, Any]) -> JobState:
-    state = JobState(job_id=JOB)
-    for offset, record in enumerate(records):
-        apply(state, record, offset * 100)
-    return state
 
 
 def new_store() -> JobStore:
