@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from prodigy.cli.render import ConsoleReporter, escape, fmt_duration
-from prodigy.views.progress import ItemOutcome, ProgressSnapshot
+from prodigy.views.progress_snapshot import ItemOutcome, ProgressSnapshot
 
 
 class _Outcome:
