@@ -5,6 +5,7 @@ whose checkout moved).
     snapshot_uncommitted / restore_uncommitted   a worktree's uncommitted changes as a commit, and back
     find_branch                              a session branch in a clone: local, remote-tracking, or fetched
     checkout_branch                          a linked worktree on an existing branch
+    set_aside_stale                          an old checkout's worktree folder, moved aside (never deleted)
     set_ref / delete_ref                     the temporary refs a bundle is made from
 """
 
@@ -12,11 +13,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from prodigy.git.command import GIT_LOCK, GitError, GitResult, git, identity_env
-from prodigy.git.repo import branch_exists, dirty_paths, head_of, merge_in_progress, prune_worktrees
+from prodigy.git.repo import branch_exists, dirty_paths, head_of, merge_in_progress, prune_worktrees, toplevel
 
 FETCH_TIMEOUT = 120.0
 
@@ -145,3 +148,15 @@ def checkout_branch(repo: Path, path: Path, branch: str) -> None:
         result = git(["worktree", "add", "-q", str(path), branch], repo)
     if not result.ok:
         raise GitError(f"Could not create the session worktree {path} on {branch}: {result.message}")
+
+
+def set_aside_stale(folders: Iterable[Path], within: Path) -> list[Path]:
+    """Worktree folders under `within` left from an old checkout (their git link points at a repository that is
+    gone) are renamed aside, never deleted: they may hold uncommitted work. Returns where each one went."""
+    moved = []
+    for folder in dict.fromkeys(folders):
+        if folder.is_dir() and toplevel(folder) != folder.resolve() and folder.is_relative_to(within):
+            aside = folder.with_name(f"{folder.name}.stale-{time.strftime('%Y%m%d_%H%M%S')}")
+            folder.rename(aside)
+            moved.append(aside)
+    return moved

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,7 +63,7 @@ def _plain(record: SessionRecord, run_dir: Path, reporter: Reporter) -> Relocate
 
 
 def _with_worktree(record: SessionRecord, run_dir: Path, reporter: Reporter) -> Relocated:
-    from prodigy.git.carry import checkout_branch, find_branch, worktree_of_branch
+    from prodigy.git.carry import checkout_branch, find_branch, set_aside_stale, worktree_of_branch
     from prodigy.git.repo import is_ancestor, toplevel
 
     data = record.extra["worktree"]
@@ -92,7 +91,8 @@ def _with_worktree(record: SessionRecord, run_dir: Path, reporter: Reporter) -> 
                      "old worktree's uncommitted changes (only what was pushed travels).")
     old_path = Path(str(data["path"]))
     path = paths.session_worktree_dir(record.repo or paths.repo_name(root), record.id)
-    notes += _clear_stale(old_path, path, root)
+    notes += [f"Could not recover the old worktree's uncommitted changes through git (its repository is gone); "
+              f"its files are kept at {aside}." for aside in set_aside_stale([old_path, path], paths.home())]
     where = worktree_of_branch(root, branch)
     if where is not None and where.resolve() != path.resolve():
         raise UsageError(f"The branch {branch} is checked out at {where}; prodigy needs it in its own worktree "
@@ -110,21 +110,6 @@ def _with_worktree(record: SessionRecord, run_dir: Path, reporter: Reporter) -> 
     for note in notes:
         reporter.emit("note", text=note)
     return Relocated(record, new_run_dir)
-
-
-def _clear_stale(old_path: Path, path: Path, root: Path) -> list[str]:
-    """A worktree folder left from the old checkout (its git link points at a repository that is gone) is
-    moved aside, never deleted: it may hold uncommitted work."""
-    from prodigy.git.repo import toplevel
-
-    notes = []
-    for candidate in dict.fromkeys([old_path, path]):
-        if candidate.is_dir() and toplevel(candidate) != candidate.resolve() and candidate.is_relative_to(paths.home()):
-            aside = candidate.with_name(f"{candidate.name}.stale-{time.strftime('%Y%m%d_%H%M%S')}")
-            candidate.rename(aside)
-            notes.append(f"Could not recover the old worktree's uncommitted changes through git (its repository is "
-                         f"gone); its files are kept at {aside}.")
-    return notes
 
 
 def _rewrite(record: SessionRecord, prefixes: Prefixes, run_dir: Path, *,
