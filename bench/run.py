@@ -23,13 +23,13 @@ from types import ModuleType
 from typing import Any
 
 import dask_dispatch
-from suite import crash, dispatch, memory, resume_start, retry, state_size
+from suite import crash, dispatch, fill, listing, memory, resume_start, retry, state_size, views
 from suite.builds import Cache
 from suite.common import PARALLEL, Context, Result, Row, kill_tagged
 
 BENCHMARKS: dict[str, ModuleType] = {
-    "dispatch": dispatch, "resume_start": resume_start, "state_size": state_size, "crash": crash,
-    "retry": retry, "memory": memory, "dask_dispatch": dask_dispatch,
+    "dispatch": dispatch, "fill": fill, "resume_start": resume_start, "views": views, "listing": listing,
+    "state_size": state_size, "crash": crash, "retry": retry, "memory": memory, "dask_dispatch": dask_dispatch,
 }
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
 

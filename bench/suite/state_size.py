@@ -29,7 +29,7 @@ def run(ctx: Context) -> Result:
         total, files = tree_size(home)
         result.rows.append(Row.of(f"bytes per item, {n:,} completed", "B",
                                   {"prodigy": [total / n], "parallel": [joblog.stat().st_size / n]},
-                                  target="<= 200 B"))
+                                  target="<= 100 B"))
         result.rows.append(Row.of(f"files, {n:,} completed", "files", {"prodigy": [files], "parallel": [1]},
                                   target="does not grow with items"))
         result.notes.append(f"state_size {n:,}: " + breakdown(home, n))

@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-BENCHMARKS = ("dispatch", "resume_start", "state_size", "crash", "retry", "memory", "dask_dispatch")
-NO_PEER = {"dask_dispatch"}  # compares the Dask executor with prodigy's own local pool, not with parallel
+BENCHMARKS = ("dispatch", "fill", "resume_start", "views", "listing", "state_size", "crash", "retry", "memory",
+              "dask_dispatch")
+# dask_dispatch compares the Dask executor with prodigy's own local pool; parallel has no sessions or job views
+NO_PEER = {"dask_dispatch", "views", "listing"}
 HAVE_DASK = importlib.util.find_spec("distributed") is not None
 
 

@@ -17,10 +17,97 @@ from pathlib import Path
 from typing import Any
 
 from prodigy.errors import NotFoundError, ProdigyError, StateError
-from prodigy.state import locks, session_index, sessions
+from prodigy.state import session_index, sessions
 from prodigy.state.session_index import CHECKPOINT_ONLY, ORIGINAL, Entry
+from prodigy.state.sessions import SessionRecord
 
 DEFAULT_LIMIT = 20
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    id: str
+    kind: str
+    workflow: str
+    workflow_path: str
+    status: str
+    phase: str | None
+    progress: dict[str, int]
+    created_at: str
+    updated_at: str
+    age_seconds: float | None
+    job_id: str | None
+    resumable: bool
+    origin: str | None = None  # "original": the Rust prodigy's, not converted yet; "converted from <id>"
+
+
+@dataclass(frozen=True)
+class SessionListing:
+    rows: tuple[SessionRow, ...]
+    total: int  # matching the status filter, before --limit
+    warnings: tuple[str, ...] = ()
+
+
+def _row(record: SessionRecord, now: float) -> SessionRow:
+    original = (record.extra.get("legacy") or {}).get("original_id")
+    status, progress = true_status(record), true_progress(record)
+    return SessionRow(
+        id=record.id, kind=record.kind, workflow=record.workflow_name, workflow_path=record.workflow_path,
+        status=status, phase=record.phase, progress=progress, created_at=record.created_at,
+        updated_at=record.updated_at, age_seconds=age_seconds(record.created_at, now), job_id=record.job_id,
+        resumable=record.resumable, origin=f"converted from {original}" if original else None,
+    )
+
+
+def _original_row(row: Any, now: float) -> SessionRow:
+    return SessionRow(
+        id=row.id, kind=row.kind, workflow=row.workflow, workflow_path="", status=row.status, phase=None,
+        progress=dict(row.progress), created_at=row.created_at, updated_at=row.updated_at,
+        age_seconds=age_seconds(row.created_at, now) if row.created_at else None, job_id=row.job_id,
+        resumable=row.resumable, origin="original")
+
+
+def true_status(record: SessionRecord, *, live: bool | None = None) -> str:
+    """The record's status, except that a "running" session no process executes (its lock is free: the process
+    was killed, or died with its output) is interrupted."""
+    if record.status != "running":
+        return record.status
+    from prodigy.state import locks
+
+    return "running" if (locks.is_locked(record.id) if live is None else live) else "interrupted"
+
+
+def true_progress(record: SessionRecord) -> dict[str, int]:
+    """Progress as recorded, except for a MapReduce job still marked running: its journal (the snapshot plus the
+    records after it) is the truth, so a listing mid-run or after a kill shows what is done."""
+    if record.status != "running" or record.kind != "mapreduce" or not record.job_id:
+        return dict(record.progress)
+    from prodigy.execution.mapreduce.mapvars import counts  # a running job only: its journal is read
+    from prodigy.resume.resolve import Target
+    from prodigy.views.common import job_ref, load_job
+
+    try:
+        _store, state = load_job(job_ref(Target(session=record, job_id=record.job_id, resolved_via="record")))
+    except (StateError, NotFoundError, OSError):
+        return dict(record.progress)
+    if state.item_count is None:
+        return dict(record.progress)
+    numbers = counts(state)
+    return {"done": numbers["successful"] + numbers["failed"], "total": numbers["total"],
+            "failed": numbers["failed"], "dlq": numbers["dlq"]}
+
+
+def list_sessions(status: tuple[str, ...] = (), limit: int | None = None, page: int = 1) -> SessionListing:
+    """Sessions newest first, `limit` a page (None: all), from the session index."""
+    listing = select(status, limit=limit, page=page)
+    rows = tuple(listing.rows())
+    return SessionListing(rows=rows, total=listing.total, warnings=tuple(listing.warnings))
+
+
+def age_seconds(iso: str | None, now: float) -> float | None:
+    """views/common.age_seconds without importing what views/common needs (the listing stays light)."""
+    millis = session_index.created_ms(iso)
+    return max(0.0, now - millis / 1000) if millis >= 0 else None
 
 
 @dataclass
@@ -32,17 +119,18 @@ class Listing:
     warnings: list[str] = field(default_factory=list)
 
     def rows(self) -> Iterator[Any]:
-        from prodigy.legacy.listing import checkpoint_only_row, original_row
-        from prodigy.views.sessions import _original_row, _row
-
         now = time.time()
         for entry in self.entries:
             if entry.origin == ORIGINAL:
+                from prodigy.legacy.listing import original_row  # only where the original's sessions are
+
                 original = original_row(entry.id, self.warnings)
                 if original is not None:
                     yield _original_row(original, now)
                 continue
             if entry.origin == CHECKPOINT_ONLY:
+                from prodigy.legacy.listing import checkpoint_only_row
+
                 original = checkpoint_only_row(entry.id)
                 if original is not None:
                     yield _original_row(original, now)
@@ -74,6 +162,8 @@ def _matches(entry: Entry, wanted: tuple[str, ...]) -> bool:
         return entry.status in wanted
     if "running" not in wanted and "interrupted" not in wanted:
         return False
+    from prodigy.state import locks
+
     return ("running" if locks.is_locked(entry.id) else "interrupted") in wanted
 
 

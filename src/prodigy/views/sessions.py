@@ -24,81 +24,16 @@ from prodigy.views.common import age_seconds, job_ref, load_job
 DEFAULT_CLEAN_STATUSES = ("completed", "cancelled")
 
 
-@dataclass(frozen=True)
-class SessionRow:
-    id: str
-    kind: str
-    workflow: str
-    workflow_path: str
-    status: str
-    phase: str | None
-    progress: dict[str, int]
-    created_at: str
-    updated_at: str
-    age_seconds: float | None
-    job_id: str | None
-    resumable: bool
-    origin: str | None = None  # "original": the Rust prodigy's, not converted yet; "converted from <id>"
-
-
-@dataclass(frozen=True)
-class SessionListing:
-    rows: tuple[SessionRow, ...]
-    total: int  # matching the status filter, before --limit
-    warnings: tuple[str, ...] = ()
-
-
-def _row(record: SessionRecord, now: float) -> SessionRow:
-    original = (record.extra.get("legacy") or {}).get("original_id")
-    status, progress = true_status(record), true_progress(record)
-    return SessionRow(
-        id=record.id, kind=record.kind, workflow=record.workflow_name, workflow_path=record.workflow_path,
-        status=status, phase=record.phase, progress=progress, created_at=record.created_at,
-        updated_at=record.updated_at, age_seconds=age_seconds(record.created_at, now), job_id=record.job_id,
-        resumable=record.resumable, origin=f"converted from {original}" if original else None,
-    )
-
-
-def _original_row(row: Any, now: float) -> SessionRow:
-    return SessionRow(
-        id=row.id, kind=row.kind, workflow=row.workflow, workflow_path="", status=row.status, phase=None,
-        progress=dict(row.progress), created_at=row.created_at, updated_at=row.updated_at,
-        age_seconds=age_seconds(row.created_at, now) if row.created_at else None, job_id=row.job_id,
-        resumable=row.resumable, origin="original")
-
-
-def true_status(record: SessionRecord, *, live: bool | None = None) -> str:
-    """The record's status, except that a "running" session no process executes (its lock is free: the process
-    was killed, or died with its output) is interrupted."""
-    if record.status != "running":
-        return record.status
-    return "running" if (locks.is_locked(record.id) if live is None else live) else "interrupted"
-
-
-def true_progress(record: SessionRecord) -> dict[str, int]:
-    """Progress as recorded, except for a MapReduce job still marked running: its journal (the snapshot plus the
-    records after it) is the truth, so a listing mid-run or after a kill shows what is done."""
-    if record.status != "running" or record.kind != "mapreduce" or not record.job_id:
-        return dict(record.progress)
-    try:
-        _store, state = load_job(job_ref(Target(session=record, job_id=record.job_id, resolved_via="record")))
-    except (StateError, NotFoundError, OSError):
-        return dict(record.progress)
-    if state.item_count is None:
-        return dict(record.progress)
-    numbers = counts(state)
-    return {"done": numbers["successful"] + numbers["failed"], "total": numbers["total"],
-            "failed": numbers["failed"], "dlq": numbers["dlq"]}
-
-
-def list_sessions(status: tuple[str, ...] = (), limit: int | None = None, page: int = 1) -> SessionListing:
-    """Sessions newest first, `limit` a page (None: all), from the session index (views/session_list.py)."""
-    from prodigy.views.session_list import select
-
-    listing = select(status, limit=limit, page=page)
-    rows = tuple(listing.rows())
-    return SessionListing(rows=rows, total=listing.total, warnings=tuple(listing.warnings))
-
+# The listing (rows, true status and progress) is views/session_list.py's, which a listing imports alone.
+from prodigy.views.session_list import (  # noqa: E402, F401 - re-exported: callers use these names
+    SessionListing,
+    SessionRow,
+    _original_row,
+    _row,
+    list_sessions,
+    true_progress,
+    true_status,
+)
 
 # ---------------------------------------------------------------- show
 
