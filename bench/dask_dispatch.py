@@ -30,12 +30,16 @@ LOCAL = "local pool"
 
 
 def map_seconds(home: Path) -> float:
-    """Seconds from the first item's start record to the last item's done record."""
+    """Seconds from the first item's start record to the last item's done record (a start's time: its ts from
+    a remote worker, else its process's start time st plus the run's sto)."""
     starts, dones = [], []
+    offset = 0.0
     for line in (pio.job_folder(home) / "journal.jsonl").read_text().splitlines():
         record = json.loads(line)
-        if record.get("t") == "start":
-            starts.append(record["ts"])
+        if record.get("t") in ("run", "resume"):
+            offset = float(record.get("sto", 0.0))
+        elif record.get("t") == "start":
+            starts.append(record.get("ts", record["st"] + offset))
         elif record.get("t") == "done":
             dones.append(record["ts"])
     if not starts or not dones:
