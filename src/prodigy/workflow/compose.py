@@ -18,7 +18,6 @@ from typing import Any
 from prodigy.state import templates
 from prodigy.workflow import compose_layers as layers
 from prodigy.workflow import model as m
-from prodigy.workflow.compose_layers import COMPOSITION_KEYS
 from prodigy.workflow.compose_merge import (
     locate,
     plain,
@@ -27,14 +26,11 @@ from prodigy.workflow.compose_merge import (
     without,
 )
 from prodigy.workflow.compose_params import ParamInput, definitions, resolve_values
+from prodigy.workflow.load_common import COMPOSITION_KEYS
 from prodigy.workflow.yamlsrc import LineDict, LineList, line_of
 
 _SUB_KEYS = {"name", "source", "parameters", "with", "inputs", "outputs", "continue_on_error", "working_dir",
              "parallel", "timeout"}
-
-
-def is_composable(data: Any) -> bool:
-    return isinstance(data, dict) and any(key in data for key in COMPOSITION_KEYS)
 
 
 def check(path: Path, data: Any, sha: str, *, params: ParamInput | None = None, search_dirs: tuple[Path, ...] = (),

@@ -15,11 +15,9 @@ from typing import Any
 from prodigy.errors import WorkflowFileError
 from prodigy.state import templates
 from prodigy.workflow.compose_merge import apply_override, merge, only, tag, without
-from prodigy.workflow.load_common import Problem
+from prodigy.workflow.load_common import COMPOSITION_KEYS, Problem
 from prodigy.workflow.yamlsrc import LineDict, LineList, line_of, parse_text
 
-COMPOSITION_KEYS = frozenset({"imports", "extends", "template", "parameters", "defaults", "workflows",
-                              "sub_workflows"})
 _LAYER_KEYS = {"imports", "extends", "template"}
 _WHERE = re.compile(r"^(?P<file>.+?):(?P<line>\d+)(?::\d+)?: (?P<message>.*)$", re.S)
 

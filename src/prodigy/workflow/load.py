@@ -27,6 +27,7 @@ from prodigy.workflow.load_common import (
     _Ctx,
     _string,
     _string_list,
+    is_composable,
     parse_duration,
 )
 from prodigy.workflow.load_env import _env_block, _profiles, _secrets_block
@@ -100,9 +101,11 @@ def check_workflow(path: str | Path, *, params: Any = None, search_dirs: tuple[P
     text = read_workflow_text(path)
     data = parse_text(text, path)
     sha = hashlib.sha256(text.encode()).hexdigest()
-    from prodigy.workflow import compose  # imports, extends, template, parameters, workflows: resolved first
+    if is_composable(data) or (params is not None and params.given):
+        from prodigy.workflow import (
+            compose,  # imports, extends, template, parameters, workflows: resolved first
+        )
 
-    if compose.is_composable(data) or (params is not None and params.given):
         return compose.check(path, data, sha, params=params, search_dirs=search_dirs, strict=strict)
     ctx = _Ctx(path, text)
     workflow = _build(data, path, sha, ctx)

@@ -33,6 +33,9 @@ UNSUPPORTED_STEP_KEYS = {
     "validation_timeout": f"{_INTERNAL}; use `validate: {{timeout: N}}`",
     "ignore_validation_failure": f"{_INTERNAL}; use `validate: {{on_incomplete: {{fail_workflow: false}}}}`",
 }
+# A file with any of these is composed first (workflow/compose.py), and only then loaded.
+COMPOSITION_KEYS = frozenset({"imports", "extends", "template", "parameters", "defaults", "workflows",
+                              "sub_workflows"})
 AGENT_POLICY_KEYS = {"max_cost_usd", "agent_retry_pause", "agent_outage_limit", "resume_agent"}
 STANDARD_KEYS = {"name", "mode", "description", "commands", "env", "secrets", "env_files", "profiles", "merge",
                  *AGENT_POLICY_KEYS}
@@ -185,3 +188,7 @@ def _string_list(data: dict, key: str, ctx: _Ctx) -> tuple[str, ...]:
         return tuple(value)
     ctx.error(line_of(data, key), key, "expected a list of file paths")
     return ()
+
+
+def is_composable(data: Any) -> bool:
+    return isinstance(data, dict) and any(key in data for key in COMPOSITION_KEYS)
