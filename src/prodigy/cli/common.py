@@ -176,26 +176,19 @@ def standard_summary_json(summary: Any) -> dict[str, Any]:
 
 
 def finish(reporter: ConsoleReporter, summary: Any, json_output: bool) -> int:
-    from prodigy.cli.worktree_render import render_worktree, worktree_json
+    """The end of a run, resume, exec or batch, whichever its kind (cli/runs_render.py dispatches): its JSON, or
+    its summary lines (a standard run that did not complete ends with the command that resumes it)."""
+    from prodigy.cli.runs_render import render_summary, summary_json
     from prodigy.execution.session import StandardRunSummary
-    from prodigy.execution.subworkflows import ParentSummary
 
-    if isinstance(summary, ParentSummary):
-        from prodigy.cli.runs_render import render_parent
-
-        return render_parent(reporter, summary, json_output)
-    if isinstance(summary, StandardRunSummary):
-        if json_output:
-            emit_json({**standard_summary_json(summary), **worktree_json(summary)})
-        else:
-            render_standard_summary(reporter, summary)
-            render_worktree(reporter, summary.worktree)
-            if summary.resume_command:  # the last line of every run that did not complete
-                reporter.print(f"Resume with: [bold]{summary.resume_command}[/bold]")
+    if json_output:
+        reporter.close()
+        emit_json(summary_json(summary))
         return summary.exit_code
-    from prodigy.cli.mapreduce_render import finish_job
-
-    return finish_job(reporter, summary, json_output)
+    render_summary(reporter, summary)
+    if isinstance(summary, StandardRunSummary) and summary.resume_command:  # the last line of a run left undone
+        reporter.print(f"Resume with: [bold]{summary.resume_command}[/bold]")
+    return summary.exit_code
 
 
 def write_output(output: str, text: str) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from prodigy.cli.common import conversations_json
-from prodigy.cli.render import ConsoleReporter, emit_json, escape, fmt_duration
-from prodigy.cli.worktree_render import render_worktree, worktree_json
+from prodigy.cli.render import ConsoleReporter, escape, fmt_duration
+from prodigy.cli.worktree_render import render_worktree
 
 
 def job_json(summary: Any) -> dict[str, Any]:
@@ -51,11 +51,7 @@ def job_json(summary: Any) -> dict[str, Any]:
     }
 
 
-def finish_job(reporter: ConsoleReporter, summary: Any, json_output: bool) -> int:
-    reporter.close()
-    if json_output:
-        emit_json({**job_json(summary), **worktree_json(summary)})
-        return summary.exit_code
+def render_job(reporter: ConsoleReporter, summary: Any) -> None:
     counts = summary.counts
     out = reporter
     head = "Resume" if summary.resumed else "Run"
@@ -102,7 +98,6 @@ def finish_job(reporter: ConsoleReporter, summary: Any, json_output: bool) -> in
     if summary.next_command:
         verb = "Resume with" if summary.status in ("interrupted", "failed", "stopped") else "Retry the DLQ with"
         out.print(f"{verb}: [bold]{summary.next_command}[/bold]")
-    return summary.exit_code
 
 
 def agents_line(agents: dict[str, Any] | None) -> str | None:

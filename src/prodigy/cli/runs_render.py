@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from prodigy.cli.common import render_standard_summary, standard_summary_json
-from prodigy.cli.mapreduce_render import finish_job, job_json
+from prodigy.cli.mapreduce_render import job_json, render_job
 from prodigy.cli.render import ConsoleReporter, emit_json, escape
 from prodigy.cli.worktree_render import render_worktree, worktree_json
 
@@ -22,16 +22,18 @@ def summary_json(summary: Any) -> dict[str, Any]:
 
 
 def render_summary(reporter: ConsoleReporter, summary: Any) -> None:
+    """The summary lines of a session of any kind (after the live display, if any, has stopped)."""
     from prodigy.execution.session import StandardRunSummary
     from prodigy.execution.subworkflows import ParentSummary
 
+    reporter.close()
     if isinstance(summary, ParentSummary):
         _parent_lines(reporter, summary)
     elif isinstance(summary, StandardRunSummary):
         render_standard_summary(reporter, summary)
         render_worktree(reporter, summary.worktree)
     else:
-        finish_job(reporter, summary, False)
+        render_job(reporter, summary)
 
 
 class MultiRunReporter(ConsoleReporter):
@@ -188,12 +190,3 @@ def _parent_lines(reporter: ConsoleReporter, summary: Any) -> None:
            for c in summary.children] + [[name, "-", "not run", ""] for name in summary.not_run], out=reporter.out)
     if summary.resume_command:
         reporter.print(f"Resume with: [bold]{summary.resume_command}[/bold]")
-
-
-def render_parent(reporter: ConsoleReporter, summary: Any, json_output: bool) -> int:
-    reporter.close()
-    if json_output:
-        emit_json(parent_json(summary))
-    else:
-        _parent_lines(reporter, summary)
-    return summary.exit_code
