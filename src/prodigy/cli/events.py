@@ -129,7 +129,7 @@ def follow(job_id: str) -> int:
     seen = 0
     deriver = ItemEventDeriver(session_id=ref.session.id, job_id=ref.job_id)
     for event in follow_events(ref.events_path, lambda: job_activity(ref.session.id),
-                               journal=(ref.folder / "journal.jsonl", deriver)):
+                               journal=(ref.journal_path, deriver)):
         seen += 1
         row = _row(event)
         out.print("  ".join(str(cell) for cell in row if cell != "").rstrip(), markup=False, highlight=False)

@@ -17,6 +17,7 @@ from prodigy.errors import NotFoundError, UsageError
 from prodigy.execution.reporter import Reporter
 from prodigy.portable.rebase import Prefixes, rebase_checkpoint, rebase_journal, rebase_lines
 from prodigy.state import carry, locks, sessions
+from prodigy.state.jobs import JobStore
 from prodigy.state.sessions import SessionRecord, now_iso
 
 
@@ -148,7 +149,7 @@ def _rewrite_job(record: SessionRecord, prefixes: Prefixes, run_dir: Path, drop:
         return
     meta_data = prefixes.value(carry.read_record_file(folder / "job.json", "job metadata"))
     meta = carry.read_job_meta({**meta_data, "run_dir": str(run_dir)}, folder / "job.json")
-    journal_path = folder / "journal.jsonl"
+    journal_path = JobStore(folder).journal_path
     journal = journal_path.read_bytes() if journal_path.is_file() else b""
     rebased = rebase_journal(journal, prefixes, drop_processes=drop)
     events = paths.events_file(folder.parents[2].name, record.job_id)

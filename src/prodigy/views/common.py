@@ -74,6 +74,10 @@ class JobRef:
     def store(self) -> JobStore:
         return JobStore(self.folder)
 
+    @property
+    def journal_path(self) -> Path:
+        return self.store().journal_path
+
 
 def job_ref(target: Target) -> JobRef:
     record = target.session

@@ -15,7 +15,7 @@ from prodigy import paths
 from prodigy.errors import NotFoundError, StateError
 from prodigy.resume.resolve import Target
 from prodigy.state import checkpoints, sessions
-from prodigy.state.jobs import find_job_folder
+from prodigy.state.jobs import JobStore, find_job_folder
 from prodigy.state.journal import read_journal
 from prodigy.views.common import iso_from_epoch
 
@@ -77,7 +77,7 @@ def _recorded(session: sessions.SessionRecord) -> dict[str, tuple[str, int | Non
             folder = find_job_folder(session.job_id, session.repo)
         except NotFoundError:
             folder = None
-        for record in read_journal(folder / "journal.jsonl").records if folder else []:
+        for record in read_journal(JobStore(folder).journal_path).records if folder else []:
             if record.get("t") == "done" and record.get("log") and "i" in record:
                 found[str(record["log"])] = (f"item_{record['i']}", int(record.get("a", 1)))
     else:

@@ -17,6 +17,7 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from prodigy.errors import NotFoundError, StateError
@@ -87,8 +88,8 @@ class JobWatch:
         self.warnings: list[str] = []
 
     @property
-    def journal_path(self):
-        return self.ref.folder / "journal.jsonl"
+    def journal_path(self) -> Path:
+        return self.ref.journal_path
 
     # ---------------------------------------------------------------- reading
 
