@@ -134,3 +134,14 @@ def conversion_file(original_id: str) -> Path:
 def conversion_alias_file(alias: str) -> Path:
     """Another id of the same original (a job id, a workflow checkpoint id) -> its conversion record."""
     return legacy_dir() / "aliases" / f"{check_id(alias)}.json"
+
+
+def worker_cache_dir() -> Path:
+    """On a Dask worker (--repo-transfer git): the cache of repositories, item checkouts and agent logs. Not under
+    PRODIGY_HOME, which a worker on another machine does not have: $PRODIGY_WORKER_CACHE, else
+    $XDG_CACHE_HOME/prodigy-worker, else ~/.cache/prodigy-worker."""
+    configured = os.environ.get("PRODIGY_WORKER_CACHE")
+    if configured:
+        return Path(configured).expanduser().absolute()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "prodigy-worker"

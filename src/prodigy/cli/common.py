@@ -37,7 +37,13 @@ def read_params(params: tuple[str, ...], param_file: str | None) -> Any:
 
 
 def executor_options(func: Any) -> Any:
-    """--executor, --scheduler, --local-workers: where the map phase's items run."""
+    """--executor, --scheduler, --local-workers, --repo-transfer: where the map phase's items run. --repo-transfer
+    is kept in the click context (executor_extra reads it), so the commands' signatures need not change."""
+    func = click.option("--repo-transfer", type=click.Choice(["shared", "git"]), default=None, expose_value=False,
+                        callback=_keep_repo_transfer, is_eager=False,
+                        help="With --executor dask: how workers reach the repository. shared (the default): the "
+                             "same paths as here (one machine or a shared filesystem); git: the session's commits "
+                             "go to each worker as a git bundle and the items' commits come back the same way.")(func)
     func = click.option("--local-workers", type=click.IntRange(min=1), metavar="N",
                         help="With --executor dask: start a Dask LocalCluster of N worker processes for this run."
                         )(func)
@@ -49,11 +55,18 @@ def executor_options(func: Any) -> Any:
                              "'prodigy[dask]'; see docs/dask.md).")(func)
 
 
+def _keep_repo_transfer(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.meta["prodigy.repo_transfer"] = value
+
+
 def executor_extra(executor: str, scheduler: str | None, local_workers: int | None) -> dict[str, Any]:
     """RunOptions.extra entries for the executor options (a usage error, exit 2, when they do not fit)."""
     from prodigy.execution.mapreduce.executor_choice import executor_choice
 
-    return {"executor": executor_choice(executor, scheduler, local_workers)}
+    current = click.get_current_context(silent=True)
+    transfer = current.meta.get("prodigy.repo_transfer") if current is not None else None
+    return {"executor": executor_choice(executor, scheduler, local_workers, transfer)}
 
 
 def _add_verbosity(ctx: click.Context, _param: click.Parameter, value: int) -> None:

@@ -177,10 +177,12 @@ def _render_history(out: Any, item: Any) -> None:
         from prodigy.execution.agents.usage import fmt_cost
 
         spent = f", {fmt_cost(item.spend['cost_usd'])} spent on agents"
-    failed = len(item.failures)
-    other = item.attempts - failed - (1 if item.status == "succeeded" else 0)
+    lost = sum(1 for failure in item.failures if failure.status == "interrupted")  # a cluster worker died
+    failed = len(item.failures) - lost
+    other = item.attempts - failed - lost - (1 if item.status == "succeeded" else 0)
     cut = f", {other} cut short by an interruption or a crash (not failures; not listed)" if other > 0 else ""
-    out.print(f"{item.item_id}: {item.status}, {item.attempts} attempt(s): {failed} failed{cut}{spent}",
+    died = f", {lost} lost with its worker (not failures)" if lost else ""
+    out.print(f"{item.item_id}: {item.status}, {item.attempts} attempt(s): {failed} failed{died}{cut}{spent}",
               markup=False)
     if item.data is not None:
         out.print(f"  Data: {json.dumps(item.data, ensure_ascii=False)}", markup=False)

@@ -85,8 +85,8 @@ def render_job(reporter: ConsoleReporter, summary: Any) -> None:
 
         out.print(f"  Conversations: {escape(summarize(summary.conversations) or '')}.")
     if summary.map_run is not None and summary.map_run.requeued:
-        out.print(f"  {summary.map_run.requeued} attempt(s) failed transiently and went back to the queue "
-                  "(no retry spent).")
+        out.print(f"  {summary.map_run.requeued} attempt(s) went back to the queue without spending a retry "
+                  "(a transient API failure, or the cluster's).")
     agents = agents_line(summary.agents)
     if agents:
         out.print(f"  Agents:     {escape(agents)}")

@@ -34,6 +34,7 @@ Examples:
   prodigy run deploy.yml --param-file params.json    composed workflows: see docs/composition.md
   prodigy run fan-out.yml --executor dask --local-workers 4
   prodigy run fan-out.yml --executor dask --scheduler tcp://10.0.0.5:8786
+  prodigy run fan-out.yml --executor dask --scheduler tls://10.0.0.5:8786 --repo-transfer git
 \b
 The session id is printed first. If the run fails or is interrupted (Ctrl-C), it prints
 the command that resumes it: prodigy resume <session-id>. With --args, --map or -n each

@@ -24,6 +24,8 @@ class RunEnvironment:
     process_env: dict[str, str]  # what commands see
     variables: dict[str, Any]  # workflow env as interpolation variables (+ `env`: the process environment)
     masker: Masker
+    declared: frozenset[str] = frozenset()  # env names the workflow (env, env_files, profile) and --args set
+    secrets: frozenset[str] = frozenset()  # the names of secret values among them
 
 
 def build(workflow: Workflow, *, session_id: str, run_dir: Path, profile: str | None = None,
@@ -39,6 +41,7 @@ def build(workflow: Workflow, *, session_id: str, run_dir: Path, profile: str | 
         declared.update(dict(dict(workflow.profiles)[profile]))
     resolved: dict[str, str] = {}
     secrets: list[str] = []
+    secret_names: set[str] = set()
     parameters = dict(workflow.parameters)  # a composed workflow's parameter values: variables, not env
     for key, env_var in declared.items():
         scope = {**base, **parameters, **resolved}
@@ -46,12 +49,14 @@ def build(workflow: Workflow, *, session_id: str, run_dir: Path, profile: str | 
         resolved[key] = value
         if env_var.secret:
             secrets.append(value)
+            secret_names.add(key)
     exported = {k: v for k, v in (inputs or {}).items() if k.isidentifier()}  # ${build.path}: a variable only
     process_env = {**base, **resolved, **exported, "PRODIGY_AUTOMATION": "true",
                    "PRODIGY_SESSION_ID": session_id, **(extra or {})}
     # ${env.NAME} reads the environment commands run with.
     variables: dict[str, Any] = {**parameters, **resolved, **(inputs or {}), "env": process_env}
-    return RunEnvironment(process_env=process_env, variables=variables, masker=Masker(secrets))
+    return RunEnvironment(process_env=process_env, variables=variables, masker=Masker(secrets),
+                          declared=frozenset({*resolved, *exported}), secrets=frozenset(secret_names))
 
 
 def check_profile(workflow: Workflow, profile: str | None) -> None:

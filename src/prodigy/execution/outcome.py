@@ -60,7 +60,8 @@ class StepOutcome:
 TRANSIENT = "transient"  # the API is overloaded or rate limited: pause the pool, retry; the item is not at fault
 FATAL = "fatal"  # the agent cannot run at all here (authentication, root guard, CLI broken): stop the run
 AGENT = "agent"  # the agent's own failure (an error result, max turns, budget): the item's failure, as any other
-RUN_LEVEL = (TRANSIENT, FATAL)  # kinds that never count against an item and never send it to the DLQ
+CLUSTER = "cluster"  # the cluster lost the attempt (a worker died or cannot run it, the scheduler went away)
+RUN_LEVEL = (TRANSIENT, FATAL, CLUSTER)  # kinds that never count against an item and never send it to the DLQ
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ class FailureKind:
     reason: str  # a short code: auth, permission, root, rate_limit, overloaded, server_error, usage_limit, ...
     retry_after: float | None = None  # seconds the CLI or API asked to wait (retry-after, a usage-limit reset)
     hint: str | None = None  # what to do about it, for people
+    stop: bool = False  # CLUSTER: stop dispatching, resumably (the scheduler stayed out of reach)
+    unsettled: bool = False  # CLUSTER: the attempt's command may outlive it: record no end (a resume ends it)
 
     @property
     def run_level(self) -> bool:

@@ -114,13 +114,22 @@ class AgentWorkspaces:
 
     # -- internals
     def _merge(self, index: int, outcome: Any) -> Any:
-        path, branch = self.path_for(index), self.branch_for(index)
+        path = self.path_for(index)
         if dirty_paths(path):
-            with self._lock:
-                self._uncommitted.append(index)
+            self.note_uncommitted(index)
         tip = head_of(path)
         if tip is None:
             return _failed(outcome, f"item_{index}: its worktree {path} has no HEAD any more; nothing was merged")
+        return self.merge_tip(index, tip, outcome)
+
+    # -- also used for items whose commits come back from a remote worker (transfer.py)
+    def note_uncommitted(self, index: int) -> None:
+        with self._lock:
+            self._uncommitted.append(index)
+
+    def merge_tip(self, index: int, tip: str, outcome: Any) -> Any:
+        """Merge the item's branch (at `tip`) into the session branch; a conflict or failure fails the item."""
+        branch = self.branch_for(index)
         session = self.session.path
         with GIT_LOCK:
             if count_commits(session, "HEAD", tip) == 0:
@@ -135,6 +144,9 @@ class AgentWorkspaces:
                            f"{', '.join(conflicts)}; the merge was aborted", result.out + result.err)
         return _failed(outcome, f"merging item_{index} into {self.session.branch} failed: {result.message}",
                        result.out + result.err)
+
+    def discard(self, index: int) -> None:
+        self._discard(index)
 
     def _discard(self, index: int) -> None:
         with GIT_LOCK:

@@ -17,7 +17,10 @@ Journal records (one JSON object per line; `t` is the type):
                                                    omitted for attempt
                                                    1; final = dlq | skip when no retry follows; ag = what its
                                                    agent calls cost (agents/usage.py: usd, in, out, cr, cw,
-                                                   turns, model, ms, api_ms, sid, calls?, partial?)
+                                                   turns, model, ms, api_ms, sid, calls?, partial?); k = the
+                                                   kind of an interruption that was no one's fault (transient,
+                                                   fatal, cluster) and r its reason for a cluster (worker_died,
+                                                   worker_left, worker_unfit, cancelled, reconnected)
     item_part         {i, a, k, v}                 progress inside template step k of attempt a (its agent's
                                                    conversation: execution/agents/conversation.py)
     item_step         {i, a, k, vars}              template step k of attempt a completed (steps before the
@@ -233,6 +236,8 @@ def _apply_done(state: JobState, record: dict[str, Any], offset: int) -> None:
     if status == "interrupted":
         state.set_status(item, PENDING)  # runs again on resume, as a new attempt; it used no retry
         item.interrupted = True
+        if record.get("r") == "worker_died":  # not a failure, but the DLQ history names the worker that died
+            item.failures = [*(item.failures or ()), offset]
         return  # its progress stays: the next attempt may continue it
     item.progress = None
     item.round_attempts += 1

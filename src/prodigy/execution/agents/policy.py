@@ -30,7 +30,7 @@ TRANSIENT_WORDS = {"rate_limit": "the API is rate limiting", "overloaded": "the 
 class AgentStop:
     """Why a run stopped dispatching, resumably."""
 
-    kind: str  # fatal | transient | budget
+    kind: str  # fatal | transient | budget | cluster
     reason: str  # auth, permission, root, ..., rate_limit, ..., max_cost
     message: str  # what happened, in the CLI's words where it spoke
     hint: str | None
@@ -69,6 +69,8 @@ class AgentGovernor:
                 self.outage_started = None  # the API answered: whatever the outcome, the outage is over
                 self._pauses_in_outage = 0
                 return None
+            if kind.kind == o.CLUSTER:  # the cluster's trouble, not the API's: no pause; a cluster gone stops the run
+                return self._stop(AgentStop(o.CLUSTER, kind.reason, error or kind.reason, kind.hint)) if kind.stop else None
             if kind.kind == o.FATAL:
                 return self._stop(AgentStop(o.FATAL, kind.reason, error or kind.reason, kind.hint))
             return self._transient(kind, error)
@@ -141,7 +143,7 @@ def _next_cap(spent: float) -> str:
 
 def stop_summary(stop: AgentStop) -> str:
     head = {"fatal": "the agent cannot run", "transient": "the API stayed unavailable",
-            "budget": "the cost cap was reached"}.get(stop.kind, stop.kind)
+            "budget": "the cost cap was reached", "cluster": "the cluster failed"}.get(stop.kind, stop.kind)
     return f"{head}: {stop.message}"
 
 

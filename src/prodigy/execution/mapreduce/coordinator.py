@@ -280,14 +280,20 @@ class Coordinator:
         return self._failed(task, result, record, delayed)
 
     def _not_the_items_fault(self, task: ItemTask, result: ItemOutcome, record: dict[str, Any]) -> Notice:
-        """A transient or fatal agent failure: journaled like an interrupt (the item stays pending, no retry
-        spent, never the DLQ), with its kind; a transient one goes back to the front of the queue."""
-        assert result.failure_kind is not None
-        record.update({"s": "interrupted", "k": result.failure_kind.kind, "err": result.error or result.status})
+        """A transient or fatal agent failure, or the cluster's: journaled like an interrupt (the item stays
+        pending, no retry spent, never the DLQ), with its kind; a transient or cluster one goes back to the front
+        of the queue."""
+        kind = result.failure_kind
+        assert kind is not None
+        if kind.unsettled:
+            return _nothing  # the cluster lost it and its command may still run: in flight, as after a crash
+        record.update({"s": "interrupted", "k": kind.kind, "err": result.error or result.status})
+        if kind.kind == o.CLUSTER:
+            record["r"] = kind.reason  # worker_died, worker_left, worker_unfit, cancelled, reconnected
         if result.stderr:
             record["se"] = result.stderr
         self.store.append(record, sync=False)
-        if result.failure_kind.kind == o.TRANSIENT and self._dispatching:
+        if kind.kind in (o.TRANSIENT, o.CLUSTER) and self._dispatching:
             self._queue.appendleft(task.index)
             self.run.requeued += 1
         index = task.index

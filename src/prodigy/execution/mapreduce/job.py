@@ -69,6 +69,9 @@ class JobSummary:
     @property
     def next_command(self) -> str | None:
         if self.status in ("interrupted", "failed", "stopped"):
+            hint = getattr(self.stop, "hint", None) or ""
+            if getattr(self.stop, "kind", None) == "cluster" and ": prodigy resume-job " in hint:
+                return hint.rsplit(": ", 1)[1]  # the same cluster options again
             return f"prodigy resume {self.session_id}"
         if self.counts.get("dlq"):
             from prodigy.resume.plan import retry_command
@@ -324,13 +327,15 @@ class _JobRun:
         from prodigy.execution.mapreduce.dask_executor import DaskExecutor
 
         executor = DaskExecutor(choice, max_parallel, self.ctx, self.state.job_id, coordinator.record_process,
-                                workspaces=workspaces)
+                                workspaces=workspaces, env=self.env, steps=coordinator.steps,
+                                notify=lambda text: self._warn(text, event="cluster"))
         self.executor = (executor.name, executor.scheduler)
         where = f"a LocalCluster for this run at {executor.scheduler}" if choice.get("local_workers") else (
             f"scheduler {executor.scheduler}")
-        self.reporter.emit("note", text=f"Map phase on Dask: {where}, {executor.workers} worker(s).")
+        transfer = ", commits shipped to the workers as git bundles" if executor.transfer == "git" else ""
+        self.reporter.emit("note", text=f"Map phase on Dask: {where}, {executor.workers} worker(s){transfer}.")
         self.events.emit("executor_started", executor=executor.name, scheduler=executor.scheduler,
-                         workers=executor.workers)
+                         workers=executor.workers, repo_transfer=executor.transfer)
         for warning in executor.warnings:
             self._warn(warning)
         return executor
