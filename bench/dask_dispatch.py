@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import shutil
 import signal
@@ -34,6 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from suite import prodigy_io as pio  # noqa: E402
 from suite.common import BenchError, Context, Measured, Result, Row, alternate, check, measure  # noqa: E402
 
+from prodigy.state.journal import read_journal  # noqa: E402
+
 JOBS = 2
 LOCAL = "local pool"
 REAL = "dask scheduler + 2 workers"
@@ -45,8 +46,7 @@ def map_seconds(home: Path) -> float:
     a remote worker, else its process's start time st plus the run's sto)."""
     starts, dones = [], []
     offset = 0.0
-    for line in (pio.job_folder(home) / "journal.jsonl").read_text().splitlines():
-        record = json.loads(line)
+    for record in read_journal(pio.job_folder(home) / "journal.jsonl").records:
         if record.get("t") in ("run", "resume"):
             offset = float(record.get("sto", 0.0))
         elif record.get("t") == "start":
