@@ -84,6 +84,26 @@ def wait_for(condition: Callable[[], object], timeout: float = 15.0, interval: f
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def journal_records(path: Path) -> list[dict]:
+    """A job journal's records as prodigy reads them (a compact start row is its start record); damaged
+    lines, and a last line still being written, are left out."""
+    from prodigy.state.records import BadRecord, decode_journal_line
+
+    found = []
+    for raw in path.read_bytes().splitlines():
+        try:
+            found.append(decode_journal_line(raw))
+        except BadRecord:
+            continue
+    return found
+
+
+def started_items(home: Path) -> int:
+    """Start records in every job journal under PRODIGY_HOME `home`."""
+    return sum(1 for journal in home.glob("state/*/mapreduce/jobs/*/journal.jsonl")
+               for record in journal_records(journal) if record.get("t") == "start")
+
+
 def ledger_lines(path: Path) -> list[str]:
     try:
         return path.read_text(encoding="utf-8").splitlines()

@@ -64,7 +64,7 @@ def journal_spans(journal: Path) -> list[tuple[float, float]]:
     spans = []
     offset = 0.0
     for line in journal.read_bytes().splitlines():
-        record = json.loads(line)
+        record = pio.as_record(json.loads(line))
         kind = record.get("t")
         if kind in ("run", "resume"):
             offset = float(record.get("sto", 0.0))

@@ -76,13 +76,20 @@ class JournalTail:
         end = data.rfind(b"\n") + 1
         self._offset += end
         for line in data[:end].splitlines():
-            record = json.loads(line)
+            record = as_record(json.loads(line))
             self.records += 1
             if record.get("t") == "done" and record.get("s", "succeeded") == "succeeded":
                 self.succeeded.add(int(record["i"]))
             elif record.get("t") == "items_frozen":
                 self.frozen = True
         return self
+
+
+def as_record(value: object) -> dict:
+    """A journal line as its record: a compact start row ["s", i, pid, st] is a start record."""
+    if isinstance(value, list) and len(value) == 4 and value[0] == "s":
+        return {"t": "start", "i": value[1], "pid": value[2], "st": value[3]}
+    return value if isinstance(value, dict) else {}
 
 
 def succeeded_in_journal(home: Path) -> set[int]:

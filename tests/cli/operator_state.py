@@ -114,7 +114,7 @@ def run_interrupted(work: Path, home: Path) -> str:
     try:
         def started() -> bool:
             journals = list((home / "state").glob("*/mapreduce/jobs/*/journal.jsonl"))
-            return any(j.read_text().count('"t":"start"') >= 2 for j in journals
+            return any(sum(r.get("t") == "start" for r in support.journal_records(j)) >= 2 for j in journals
                        if "slow" in (j.parent / "job.json").read_text())
         support.wait_for(started, timeout=20, what="two slow items running")
         proc.send_signal(signal.SIGINT)

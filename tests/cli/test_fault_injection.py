@@ -105,11 +105,7 @@ def _journal_facts(home: Path) -> tuple[set[str], set[int]]:
     steps: set[str] = set()
     items: set[int] = set()
     for journal in home.glob("state/*/mapreduce/jobs/*/journal.jsonl"):
-        for raw in journal.read_bytes().splitlines():
-            try:
-                record = json.loads(raw)
-            except ValueError:
-                continue
+        for record in support.journal_records(journal):
             if record.get("t") in ("setup_step", "reduce_step"):
                 steps.add(record["t"].split("_")[0])
             elif record.get("t") == "done" and record.get("s", "succeeded") == "succeeded":

@@ -23,8 +23,7 @@ def state(tmp_path_factory: pytest.TempPathFactory, prodigy_home: Path) -> ops.B
 
 
 def journal_records(home: Path, job_id: str) -> list[dict]:
-    path = ops.job_folder(home, job_id) / "journal.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    return support.journal_records(ops.job_folder(home, job_id) / "journal.jsonl")
 
 
 def test_list_all_jobs_with_dlq_items(state: ops.Built) -> None:

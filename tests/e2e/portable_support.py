@@ -5,7 +5,6 @@ home H2. Every prodigy subprocess gets its PRODIGY_HOME explicitly and stdin fro
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -46,7 +45,7 @@ def spawn(spawner: Any, *args: str, cwd: Path, home: Path, env: dict[str, str] |
 def journal(home: Path) -> list[dict[str, Any]]:
     found = sorted(home.glob("state/*/mapreduce/jobs/*/journal.jsonl"))
     assert len(found) == 1, found
-    return [json.loads(line) for line in found[0].read_text().splitlines() if line.strip()]
+    return support.journal_records(found[0])
 
 
 def succeeded(home: Path) -> set[int]:

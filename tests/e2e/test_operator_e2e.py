@@ -86,9 +86,7 @@ def test_interrupted_job_seen_by_every_command(spawn_prodigy, prodigy: Prodigy, 
     (work / "items.json").write_text(ITEMS)
     write_workflow(TIMED_FLOW.replace("SECONDS", "30"))
     proc = spawn_prodigy("run", "workflow.yml", cwd=work)
-    support.wait_for(lambda: any(p.read_text().count('"t":"start"') >= 2
-                                 for p in prodigy_home.glob("state/*/mapreduce/jobs/*/journal.jsonl")),
-                     what="two items running")
+    support.wait_for(lambda: support.started_items(prodigy_home) >= 2, what="two items running")
     proc.send_signal(signal.SIGINT)
     code, out, err = support.finish(proc)
     assert code == 130, (out, err)

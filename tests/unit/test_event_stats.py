@@ -28,6 +28,8 @@ def _record(rng: random.Random, n: int, t: float) -> dict[str, Any]:
     a = rng.randint(1, 3)
     pick = rng.random()
     ts = round(t, 3)
+    if pick < 0.2:  # a plain start: written as a compact row
+        return {"t": "start", "i": i, "pid": 10, "st": round(t - 0.01, 2)}
     if pick < 0.35:
         return {"t": "start", "i": i, "a": a, "pid": 10, "st": round(t - 0.01, 2)}
     if pick < 0.8:
@@ -59,7 +61,7 @@ def _journal(path: Path, seed: int, n: int, count: int) -> list[dict[str, Any]]:
     for _ in range(count):
         t += rng.random()
         written.append(_record(rng, n, t))
-    path.write_bytes(b"".join(records.encode(r) + b"\n" for r in written))
+    path.write_bytes(b"".join(records.encode_journal(r) + b"\n" for r in written))  # as the journal writes them
     return written
 
 
@@ -148,6 +150,11 @@ def msgspec_convert(record: dict[str, Any]) -> Any:
     return msgspec.convert(records._finite(record), type=records.JournalRecord)
 
 
+def _typed(found: list[Any]) -> list[Any]:
+    """Start rows (tuples) as the Start records they are."""
+    return [records.Start(i=r[1], pid=r[2], st=r[3]) if isinstance(r, tuple) else r for r in found]
+
+
 def _damage(rng: random.Random, data: bytes) -> bytes:
     out = bytearray(data)
     for _ in range(rng.randint(1, 4)):
@@ -175,13 +182,13 @@ def test_the_block_decoder_reads_what_the_line_reader_reads(tmp_path: Path, seed
     rng = random.Random(seed)
     path = tmp_path / f"j{seed}.jsonl"
     written = [_record(rng, 5, 1000.0 + k) for k in range(rng.randint(1, 30))]
-    data = b"".join(records.encode(r) + b"\n" for r in written)
+    data = b"".join(records.encode_journal(r) + b"\n" for r in written)
     if rng.random() < 0.8:
         data = _damage(rng, data)
     want, want_warnings = _typed_lines(data, path)
     warnings: list[str] = []
     got = [rec for part in scan_journal(path, warnings, block=block) for rec in part]
-    assert got == want
+    assert _typed(got) == want
     assert warnings == want_warnings
 
 
@@ -191,6 +198,21 @@ def test_a_block_with_two_records_on_one_line_is_read_line_by_line() -> None:
     with pytest.raises(records.BadRecord):  # a record split over two lines, and two on one: counts agree
         records.decode_journal_block(b'{"t":"run","x":[1\n2]}\n{"t":"run"},{"t":"run"}\n')
     assert len(records.decode_journal_block(b'{"t":"run"}\n{"t":"map_done"}\n')) == 2
+    with pytest.raises(records.BadRecord):  # the same with start rows
+        records.decode_journal_block(b'["s",1,2,3.0],["s",2,2,3.0]\n{"t":"run","x":[1\n2]}\n')
+    assert records.decode_journal_block(b'["s",1,2,3.0]\n') == [("s", 1, 2, 3.0)]
+
+
+def test_a_plain_start_is_written_as_a_row_and_read_as_its_record() -> None:
+    record = {"t": "start", "i": 7, "pid": 4242, "st": 1796173459.69}
+    line = records.encode_journal(record)
+    assert line == b'["s",7,4242,1796173459.69]' and records.decode_journal_line(line + b"\n") == record
+    for other in ({**record, "a": 2}, {**record, "pg": 1}, {**record, "w": "tcp://h:1", "ts": 1.0},
+                  {"t": "done", "i": 7, "d": 0.1}):
+        assert records.encode_journal(other) == records.encode(other)  # anything else: its JSON object
+    for bad in (b'["s",-1,2,3.0]\n', b'["x",1,2,3.0]\n', b'["s",1,2]\n', b'[1,2\n', b'["s",1,2,-3.0]\n'):
+        with pytest.raises(records.BadRecord):
+            records.decode_journal_line(bad)
 
 
 def test_stats_json_of_a_real_journal_line(tmp_path: Path) -> None:

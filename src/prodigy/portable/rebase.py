@@ -92,6 +92,8 @@ def _record(line: bytes) -> dict[str, Any] | None:
         value = json.loads(line)
     except ValueError:
         return None
+    if isinstance(value, list) and len(value) == 4 and value[0] == "s":  # a journal's compact start row
+        return {"t": "start", "i": value[1], "pid": value[2], "st": value[3]}  # (state/records.py::StartRow)
     return value if isinstance(value, dict) else None
 
 

@@ -23,7 +23,7 @@ import sys
 import zlib
 from array import array
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 # Item statuses in the fold.
@@ -265,8 +265,18 @@ class ItemTable:
                 "z": base64.b64encode(zlib.compress(raw, 1)).decode("ascii")}
 
     def dumped_live(self) -> dict[int, ItemState]:
-        """The live items the snapshot keeps as objects (the others are in `dump_compact`'s block)."""
-        return {i: item for i, item in self._live.items() if not (item.plain and 0 <= i < self.limit)}
+        """The live items the snapshot keeps as objects (the others are in `dump_compact`'s block). A plain
+        success outside the block (an index past the frozen count, which only a damaged journal names) drops a
+        process recorded after its success, as the block does."""
+        kept = {}
+        for i, item in self._live.items():
+            if item.plain:
+                if 0 <= i < self.limit:
+                    continue
+                if item.proc is not None:
+                    item = replace(item, proc=None)
+            kept[i] = item
+        return kept
 
     def load_plain(self, plain: list[int]) -> None:
         """The snapshot form before the compact block: a flat [index, offset, attempts, ...] list (its entries

@@ -23,7 +23,7 @@ from prodigy.state.records import (
     BadRecord,
     decode_journal_block,
     decode_journal_line,
-    encode,
+    encode_journal,
     typed_journal_line,
 )
 
@@ -94,7 +94,7 @@ class Journal:
 
     def append(self, record: dict[str, Any], *, sync: bool = True) -> int:
         """Append one record; returns its start offset. With sync, it is on disk when this returns."""
-        line = encode(record) + b"\n"
+        line = encode_journal(record) + b"\n"
         with self._write_lock:
             if self._broken is not None:
                 raise self._broken

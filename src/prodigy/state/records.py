@@ -180,8 +180,29 @@ JournalRecord = (Start | Proc | Done | SetupStep | SetupDone | ItemsFrozen | Run
                  | MapDone | MapReopened | ReduceStep | ReduceDone | JobStatus | ItemPart | ItemStep | Spend
                  | StepPart)
 
+# The compact form of the most common record, a first attempt's start on this machine whose process leads its
+# own group: ["s", i, pid, st] instead of {"t":"start","i":i,"pid":pid,"st":st} (32 bytes, not 53: a
+# 1,000,000-item job's journal is 20 MB smaller). Every reader gets it as that dict (or, from the typed
+# readers, as the tuple itself); `encode_journal` writes it wherever a record has exactly that shape.
+StartRow = tuple[Literal["s"], Index, Pid, Seconds]
+_START_KEYS = frozenset({"t", "i", "pid", "st"})
+
 _typed = msgspec.json.Decoder(JournalRecord)
+_typed_or_row = msgspec.json.Decoder(JournalRecord | StartRow)
+_row = msgspec.json.Decoder(StartRow)
 _plain = msgspec.json.Decoder()
+
+
+def encode_journal(record: dict[str, Any]) -> bytes:
+    """A journal line's bytes (without the newline): a plain start record as its row, anything else as JSON."""
+    if record.keys() == _START_KEYS and record["t"] == "start" and type(record["i"]) is int \
+            and type(record["pid"]) is int and isinstance(record["st"], (int, float)):
+        return msgspec.json.encode(("s", record["i"], record["pid"], float(record["st"])))
+    return encode(record)
+
+
+def _start(row: tuple[str, int, int, float]) -> dict[str, Any]:
+    return {"t": "start", "i": row[1], "pid": row[2], "st": row[3]}
 
 
 def decode_journal_line(raw: bytes) -> dict[str, Any]:
@@ -189,6 +210,13 @@ def decode_journal_line(raw: bytes) -> dict[str, Any]:
 
     A record of a type this prodigy does not know (written by a newer one) is returned unchecked: the fold
     ignores it."""
+    if raw.lstrip(b" \t\r\n")[:1] == b"[":  # JSON's white space, as the decoders allow it
+        try:
+            return _start(_row.decode(raw))
+        except msgspec.ValidationError as exc:
+            raise BadRecord(f"not a start row: {exc}") from None
+        except msgspec.DecodeError:
+            return _lenient(raw)  # raises: an array is never a record unless it is a start row
     try:
         _typed.decode(raw)
         return _plain.decode(raw)
@@ -207,11 +235,11 @@ def decode_journal_line(raw: bytes) -> dict[str, Any]:
 
 
 def typed_journal_line(raw: bytes) -> Any:
-    """One journal line -> its typed record (a Struct above, the same checks as `decode_journal_line`), None
-    for a record of a type this prodigy does not know, or BadRecord. For readers that aggregate a whole journal
-    (events stats): they read attributes, and never pay for the dict."""
+    """One journal line -> its typed record (a Struct above, or a start row's tuple; the same checks as
+    `decode_journal_line`), None for a record of a type this prodigy does not know, or BadRecord. For readers
+    that aggregate a whole journal (events stats): they read attributes, and never pay for the dict."""
     try:
-        typed = _typed.decode(raw)
+        typed = _typed_or_row.decode(raw)
         if _utf8(raw):
             return typed
     except (msgspec.ValidationError, msgspec.DecodeError):
@@ -222,8 +250,8 @@ def typed_journal_line(raw: bytes) -> Any:
     return msgspec.convert(_finite(record), type=_typed.type)
 
 
-_block = msgspec.json.Decoder(list[JournalRecord])
-_TWO_ON_ONE_LINE = re.compile(rb"\}[ \t\r]*,[ \t\r]*\{")
+_block = msgspec.json.Decoder(list[JournalRecord | StartRow])
+_TWO_ON_ONE_LINE = re.compile(rb"[}\]][ \t\r]*,[ \t\r]*[{\[]")
 
 
 def decode_journal_block(lines: bytes) -> list[Any]:
@@ -232,9 +260,10 @@ def decode_journal_block(lines: bytes) -> list[Any]:
     (a damaged line, a record of an unknown type: the caller then reads that block line by line).
 
     The lines become one JSON array (a comma before each newline). That is the same as reading them one by one
-    only if every element is exactly one line: no line may hold two records (a `},{` outside the records'
-    strings; the search also matches inside them, which only sends such a block line by line), and there are
-    as many elements as lines (an element can only span lines by taking up more than one)."""
+    only if every element is exactly one line: no line may hold two records (a `},{` or `],[` (or mixed)
+    outside the records' strings; the search also matches inside them, which only sends such a block line by
+    line), and there are as many elements as lines (an element can only span lines by taking up more than
+    one). Start rows come back as their tuples."""
     if _two_on_one_line(lines):
         raise BadRecord("a line may hold more than one record")
     try:

@@ -49,7 +49,7 @@ class StatsAccumulator:
         started = completed = 0
         for rec in block:
             kind = type(rec)
-            if kind is start_type:
+            if kind is start_type or kind is tuple:  # a start record, or its compact row
                 started += 1
             elif kind is done_type:
                 ag, status = rec.ag, rec.s
