@@ -219,11 +219,16 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str, every: 
 
 
 def tagged(tag: str, *, created_before: float | None = None, exclude: tuple[int, ...] = ()) -> list[psutil.Process]:
-    """Live (non-zombie) processes started by this benchmark run, found by the tag in their environment."""
+    """Live (non-zombie) processes started by this benchmark run, found by the tag in their environment; not
+    those in `exclude` or started by them. (`created_before` alone cannot tell a new process's children
+    from older ones: psutil's create_time is the boot time, in whole seconds, plus the process's start, so it
+    can read up to a second early.)"""
     found = []
-    for proc in psutil.process_iter(["pid", "create_time", "status"]):
+    for proc in psutil.process_iter(["pid", "ppid", "create_time", "status"]):
         try:
             if proc.pid in exclude or proc.pid == os.getpid() or proc.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            if exclude and any(parent.pid in exclude for parent in proc.parents()):
                 continue
             if created_before is not None and proc.info["create_time"] >= created_before:
                 continue
@@ -267,6 +272,9 @@ class Context:
     def env(self, home: Path, **extra: str) -> dict[str, str]:
         """Environment for every command: isolated PRODIGY_HOME and HOME, no colour, the stray tag."""
         env = dict(os.environ)
+        # As a user's Python does: compiled modules are cached. (With PYTHONDONTWRITEBYTECODE, set in some
+        # sandboxes and CI images, every prodigy start compiles its ~300 modules again: +0.15-0.2 s a process.)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         env.update({"PRODIGY_HOME": str(home), "HOME": str(self.root / "home"), "NO_COLOR": "1",
                     TAG_VAR: self.tag, "PARALLEL_HOME": str(self.root / "home" / ".parallel")})
         env.update(extra)

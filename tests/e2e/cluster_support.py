@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import mr_support as mr
 import pytest
 
 import support
@@ -193,3 +194,16 @@ def shared_cluster(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - 
     finally:
         cluster.stop()
 
+
+
+# Workers do not get the coordinator's environment: the hold switches reach them through the workflow's env.
+HOLD_ENV = "env:\n  LIMIT: ${env.LIMIT}\n  HOLD: ${env.HOLD}\n"
+
+
+def dask_args(cluster: RealCluster, *more: str) -> tuple[str, ...]:
+    """The options that send a run to `cluster`."""
+    return ("--executor", "dask", "--scheduler", cluster.address, *more)
+
+
+def done_records(job_id: str) -> list[dict]:
+    return [r for r in mr.journal(job_id) if r.get("t") == "done"]

@@ -26,16 +26,7 @@ if cs.dask_cli_missing():
 
 real_cluster, shared_cluster = cs.real_cluster, cs.shared_cluster
 
-# Workers do not get the coordinator's environment: the hold switches reach them through the workflow's env.
-HOLD_ENV = "env:\n  LIMIT: ${env.LIMIT}\n  HOLD: ${env.HOLD}\n"
-
-
-def dask(cluster: cs.RealCluster, *more: str) -> tuple[str, ...]:
-    return ("--executor", "dask", "--scheduler", cluster.address, *more)
-
-
-def done_records(job_id: str) -> list[dict]:
-    return [r for r in mr.journal(job_id) if r.get("t") == "done"]
+HOLD_ENV, dask, done_records = cs.HOLD_ENV, cs.dask_args, cs.done_records
 
 
 def test_scheduler_killed_mid_map_stops_resumably_and_a_new_cluster_finishes(

@@ -29,16 +29,7 @@ real_cluster = cs.real_cluster
 if cs.namespaces_missing():
     pytest.skip(cs.namespaces_missing(), allow_module_level=True)
 
-# Workers do not get the coordinator's environment: the hold switches reach them through the workflow's env.
-HOLD_ENV = "env:\n  LIMIT: ${env.LIMIT}\n  HOLD: ${env.HOLD}\n"
-
-
-def dask(cluster: cs.RealCluster, *more: str) -> tuple[str, ...]:
-    return ("--executor", "dask", "--scheduler", cluster.address, *more)
-
-
-def done_records(job_id: str) -> list[dict]:
-    return [r for r in mr.journal(job_id) if r.get("t") == "done"]
+HOLD_ENV, dask, done_records = cs.HOLD_ENV, cs.dask_args, cs.done_records
 
 
 def test_a_worker_with_a_stale_copy_at_the_same_paths_is_refused_before_anything_runs(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -233,8 +234,9 @@ def git(cwd: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
 
 
-def test_commits_travel_as_bundles_to_a_cache_and_back_into_the_session_branch(git_repo: Path,
-                                                                                tmp_path: Path) -> None:
+@pytest.fixture
+def shipped(git_repo: Path) -> Iterator[tuple[Any, Any]]:
+    """A session worktree of `git_repo` and the RepoShipper that sends its commits to workers."""
     from prodigy.git import transfer
 
     wt, _ = plan_session_worktree(git_repo, SESSION)
@@ -242,72 +244,74 @@ def test_commits_travel_as_bundles_to_a_cache_and_back_into_the_session_branch(g
     create_session_worktree(wt)
     shipper = transfer.RepoShipper(AgentWorkspaces(wt, JOB))
     try:
-        base, data = shipper.base()
-        assert shipper.head() == (base, None)  # nothing merged yet: no delta
-        cache = tmp_path / "worker-cache"
-        fetched: list[int] = []
-
-        def fetch() -> bytes:
-            fetched.append(1)
-            return data
-
-        co = transfer.checkout(cache, shipper.repo_key, base=base, base_bundle=fetch, head=base, delta=None,
-                               name="a1", branch=f"{wt.branch}-item_0", subdir="")
-        (co.path / "made.txt").write_text("by item 0\n")
-        git(co.path, "add", "made.txt")
-        git(co.path, "commit", "-q", "-m", "item 0")
-        (co.path / "left.txt").write_text("not committed\n")
-        bundle, ref, tip, uncommitted = transfer.give_back(co, cap=10_000_000)
-        assert bundle and ref == "HEAD" and uncommitted == ("left.txt",)
-        transfer.discard(co, shipper.repo_key)
-        assert not co.path.exists()
-
-        from prodigy.execution.cluster.protocol import Returned
-
-        task = ItemTask(index=0, attempt=1, item={}, total=1, steps=(), variables={}, timeout=None)
-        outcome = shipper.take(0, ok(task), Returned(bundle=bundle, ref=ref, tip=tip, uncommitted=uncommitted))
-        assert outcome.status == o.SUCCEEDED
-        log = git(wt.path, "log", "--format=%s", wt.branch).splitlines()
-        assert log[0] == MERGE_SUBJECT.format(index=0, job_id=JOB) and "item 0" in log
-        assert (wt.path / "made.txt").read_text() == "by item 0\n"
-        assert not git(wt.path, "branch", "--list", f"{wt.branch}-item_0")  # the item's branch is gone again
-
-        head, delta = shipper.head()  # the next item starts after that merge: only the new commits travel
-        assert head != base and delta is not None and len(delta) < len(data) + 4096
-        co2 = transfer.checkout(cache, shipper.repo_key, base=base, base_bundle=fetch, head=head, delta=delta,
-                                name="a2", branch=f"{wt.branch}-item_1", subdir="")
-        assert (co2.path / "made.txt").exists() and fetched == [1]  # the base came once: the cache had it
-        assert transfer.give_back(co2, cap=10_000_000)[0] is None  # no commits: nothing to send back
-        transfer.discard(co2, shipper.repo_key)
+        yield wt, shipper
     finally:
         shipper.close()
 
 
-def test_an_item_whose_commits_conflict_fails_and_the_session_branch_is_unchanged(git_repo: Path,
+def test_commits_travel_as_bundles_to_a_cache_and_back_into_the_session_branch(shipped: tuple[Any, Any],
+                                                                                tmp_path: Path) -> None:
+    from prodigy.git import transfer
+
+    wt, shipper = shipped
+    base, data = shipper.base()
+    assert shipper.head() == (base, None)  # nothing merged yet: no delta
+    cache = tmp_path / "worker-cache"
+    fetched: list[int] = []
+
+    def fetch() -> bytes:
+        fetched.append(1)
+        return data
+
+    co = transfer.checkout(cache, shipper.repo_key, base=base, base_bundle=fetch, head=base, delta=None,
+                           name="a1", branch=f"{wt.branch}-item_0", subdir="")
+    (co.path / "made.txt").write_text("by item 0\n")
+    git(co.path, "add", "made.txt")
+    git(co.path, "commit", "-q", "-m", "item 0")
+    (co.path / "left.txt").write_text("not committed\n")
+    bundle, ref, tip, uncommitted = transfer.give_back(co, cap=10_000_000)
+    assert bundle and ref == "HEAD" and uncommitted == ("left.txt",)
+    transfer.discard(co, shipper.repo_key)
+    assert not co.path.exists()
+
+    from prodigy.execution.cluster.protocol import Returned
+
+    task = ItemTask(index=0, attempt=1, item={}, total=1, steps=(), variables={}, timeout=None)
+    outcome = shipper.take(0, ok(task), Returned(bundle=bundle, ref=ref, tip=tip, uncommitted=uncommitted))
+    assert outcome.status == o.SUCCEEDED
+    log = git(wt.path, "log", "--format=%s", wt.branch).splitlines()
+    assert log[0] == MERGE_SUBJECT.format(index=0, job_id=JOB) and "item 0" in log
+    assert (wt.path / "made.txt").read_text() == "by item 0\n"
+    assert not git(wt.path, "branch", "--list", f"{wt.branch}-item_0")  # the item's branch is gone again
+
+    head, delta = shipper.head()  # the next item starts after that merge: only the new commits travel
+    assert head != base and delta is not None and len(delta) < len(data) + 4096
+    co2 = transfer.checkout(cache, shipper.repo_key, base=base, base_bundle=fetch, head=head, delta=delta,
+                            name="a2", branch=f"{wt.branch}-item_1", subdir="")
+    assert (co2.path / "made.txt").exists() and fetched == [1]  # the base came once: the cache had it
+    assert transfer.give_back(co2, cap=10_000_000)[0] is None  # no commits: nothing to send back
+    transfer.discard(co2, shipper.repo_key)
+
+
+def test_an_item_whose_commits_conflict_fails_and_the_session_branch_is_unchanged(shipped: tuple[Any, Any],
                                                                                    tmp_path: Path) -> None:
     from prodigy.execution.cluster.protocol import Returned
     from prodigy.git import transfer
 
-    wt, _ = plan_session_worktree(git_repo, SESSION)
-    assert wt is not None
-    create_session_worktree(wt)
-    shipper = transfer.RepoShipper(AgentWorkspaces(wt, JOB))
-    try:
-        base, data = shipper.base()
-        co = transfer.checkout(tmp_path / "c", shipper.repo_key, base=base, base_bundle=lambda: data, head=base,
-                               delta=None, name="a1", branch=f"{wt.branch}-item_0", subdir="")
-        (co.path / "README.md").write_text("the item's version\n")
-        git(co.path, "commit", "-q", "-am", "item edits README")
-        returned = Returned(*transfer.give_back(co, cap=10_000_000))
-        (wt.path / "README.md").write_text("the session's version\n")
-        git(wt.path, "commit", "-q", "-am", "session edits README")
-        before = git(wt.path, "rev-parse", "HEAD")
-        task = ItemTask(index=0, attempt=1, item={}, total=1, steps=(), variables={}, timeout=None)
-        outcome = shipper.take(0, ok(task), returned)
-        assert outcome.status == o.FAILED and "merge conflict" in outcome.error and "README.md" in outcome.error
-        assert git(wt.path, "rev-parse", "HEAD") == before
-    finally:
-        shipper.close()
+    wt, shipper = shipped
+    base, data = shipper.base()
+    co = transfer.checkout(tmp_path / "c", shipper.repo_key, base=base, base_bundle=lambda: data, head=base,
+                           delta=None, name="a1", branch=f"{wt.branch}-item_0", subdir="")
+    (co.path / "README.md").write_text("the item's version\n")
+    git(co.path, "commit", "-q", "-am", "item edits README")
+    returned = Returned(*transfer.give_back(co, cap=10_000_000))
+    (wt.path / "README.md").write_text("the session's version\n")
+    git(wt.path, "commit", "-q", "-am", "session edits README")
+    before = git(wt.path, "rev-parse", "HEAD")
+    task = ItemTask(index=0, attempt=1, item={}, total=1, steps=(), variables={}, timeout=None)
+    outcome = shipper.take(0, ok(task), returned)
+    assert outcome.status == o.FAILED and "merge conflict" in outcome.error and "README.md" in outcome.error
+    assert git(wt.path, "rev-parse", "HEAD") == before
 
 
 def test_a_worker_cache_path_follows_its_own_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
