@@ -458,3 +458,14 @@ def test_a_shell_scripts_gate_reads_eof_when_prodigy_dies_before_release(tmp_pat
     assert gone(int(pid_file.read_text()))
     time.sleep(0.1)
     assert not marker.exists()
+
+
+def test_a_shell_that_went_after_its_first_run_is_still_a_clear_start_error(tmp_path: Path) -> None:
+    shell = tmp_path / "sh"
+    shell.symlink_to("/bin/sh")
+    assert run([str(shell), "-c", "echo ran"], cwd=tmp_path, env=ENV).stdout == "ran\n"  # checked, remembered
+    shell.unlink()
+    result = run([str(shell), "-c", "echo ran"], cwd=tmp_path, env=ENV)
+    assert result.exit_code is None and not result.ok
+    assert result.start_error is not None and result.start_error.startswith(f"cannot start {shell}")
+    assert "No such file" in result.start_error

@@ -55,6 +55,10 @@ _GATE_PIPE = 'IFS= read -r _go || exit 125; exec "$@"'
 _SCRIPT_DEVNULL = "IFS= read -r _go || exit 125; unset _go; exec </dev/null; "
 _SCRIPT_PIPE = "IFS= read -r _go || exit 125; unset _go; "
 
+# Shells (`sh -c` commands, which Popen starts itself) found runnable: not checked again (three stat calls per
+# command). If one went since, Popen fails and says so as a start error, as the check would have.
+_RUNNABLE: set[str] = set()
+
 _ORPHAN_DRAIN = 0.5  # after the leader exits, how long descendants may keep the pipes open
 _FINAL_DRAIN = 1.0  # after killing the group; bounded because a daemon outside it may hold a pipe
 
@@ -155,6 +159,8 @@ def _preflight(argv: list[str], cwd: str | os.PathLike[str], env: Mapping[str, s
     if not os.access(cwd, os.X_OK):
         return f"working directory not accessible: {os.fspath(cwd)}"
     program = argv[0]
+    if program in _RUNNABLE:
+        return None  # checked before (the shell of every step): if it went since, Popen's error says so
     if "/" not in program:
         found = shutil.which(program, path=env.get("PATH", os.defpath)) if program else None
         return None if found else f"executable not found: {program}"
@@ -163,14 +169,21 @@ def _preflight(argv: list[str], cwd: str | os.PathLike[str], env: Mapping[str, s
         return f"executable not found: {program}"
     if os.path.isdir(path) or not os.access(path, os.X_OK):
         return f"permission denied: {program} is not executable"
+    if os.path.isabs(program) and _one_exec(argv) and len(_RUNNABLE) < 64:
+        _RUNNABLE.add(program)
     return None
+
+
+def _one_exec(argv: list[str]) -> bool:
+    """A `sh -c SCRIPT`: Popen starts the shell itself (the gate is the script's first line)."""
+    return len(argv) == 3 and argv[1] == "-c" and os.path.basename(argv[0]) == "sh"
 
 
 def _spawn(
     argv: list[str], cwd: str | os.PathLike[str], env: Mapping[str, str], *, piped_stdin: bool
 ) -> subprocess.Popen[bytes] | str:
     """Start the gate shell (blocked in `read`) in a new session; a start error as a string."""
-    if len(argv) == 3 and argv[1] == "-c" and os.path.basename(argv[0]) == "sh":
+    if _one_exec(argv):
         gated = [argv[0], "-c", (_SCRIPT_PIPE if piped_stdin else _SCRIPT_DEVNULL) + argv[2]]  # one exec
     else:
         gated = ["/bin/sh", "-c", _GATE_PIPE if piped_stdin else _GATE_DEVNULL, _GATE_NAME, *argv]

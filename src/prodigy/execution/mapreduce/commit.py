@@ -9,17 +9,23 @@ an attempt's `done` record, hands over what to do once it is durable (report it:
 goes on dispatching and collecting while the disk works; the committer fsyncs everything appended so far in
 one call and sends the batch back, and the coordinator reports it. Invariant 1 holds as before: nothing is
 reported complete before its record is on disk. The fsync was 40% of the coordinator's time at 2 in parallel.
+The committer syncs at most once per COMMIT_INTERVAL, so a burst of completions shares one fsync.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 Notice = Callable[[], None]
 DURABLE = "durable"  # ("durable", [notices]): their records are on disk
+# At most one fsync per this many seconds: the completions of the next few ms share it. At 2 in parallel nearly
+# every completion had an fsync (and two thread wake-ups) of its own; 5 ms saves ~10% of the run's wall time
+# there, and reporting an item 5 ms later changes nothing a user sees (nothing waits on it to dispatch).
+COMMIT_INTERVAL = 0.005
 FAILED = "failed"  # ("failed", exception): the fsync failed; nothing after it is durable
 
 
@@ -54,6 +60,7 @@ class Committer:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._closing = False
+        self._closed = threading.Event()
         self._thread = threading.Thread(target=self._run, name="prodigy-commit", daemon=True)
         self._thread.start()
 
@@ -64,9 +71,14 @@ class Committer:
         self._wake.set()
 
     def _run(self) -> None:
+        last = 0.0
         while True:
             self._wake.wait()
+            wait = last + COMMIT_INTERVAL - time.monotonic()
+            if wait > 0 and not self._closing:
+                self._closed.wait(wait)  # gather the completions of the next few ms into the same fsync
             self._wake.clear()
+            last = time.monotonic()
             with self._lock:
                 batch, self._pending = self._pending, []
                 closing = self._closing
@@ -84,6 +96,7 @@ class Committer:
         """Stop the thread; the notices it had not made durable yet (the caller syncs and reports them)."""
         with self._lock:
             self._closing = True
+        self._closed.set()
         self._wake.set()
         self._thread.join()
         with self._lock:
