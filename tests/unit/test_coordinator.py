@@ -259,3 +259,44 @@ def test_a_failure_during_a_stop_request_keeps_its_remaining_retries(work: Path)
     h.store.close()
     assert run.interrupted
     assert h.state.status_of(0) == PENDING and h.state.count(DLQ) == 0
+
+
+def test_the_local_pool_reuses_prestarted_threads_and_never_runs_more_than_its_limit() -> None:
+    from prodigy.execution.mapreduce.pool import _Threads
+
+    threads = _Threads(3, "t")
+    threads.start(10)  # capped at the limit
+    running, peak, lock, names = [0], [0], threading.Lock(), set()
+
+    def job(n: int) -> int:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+            names.add(threading.current_thread().name)
+        time.sleep(0.01)
+        with lock:
+            running[0] -= 1
+        if n == 5:
+            raise ValueError("item 5 broke")
+        return n * 2
+
+    futures = [threads.submit(lambda n=n: job(n)) for n in range(12)]
+    assert [f.result() for f in futures if not f.exception()] == [n * 2 for n in range(12) if n != 5]
+    assert isinstance(futures[5].exception(), ValueError)
+    assert peak[0] <= 3 and names <= {"t_0", "t_1", "t_2"}
+    blocker = threading.Event()
+    first = [threads.submit(blocker.wait) for _ in range(3)]
+    deadline = time.monotonic() + 5
+    while not all(f.running() for f in first):
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    queued = threads.submit(lambda: 1)  # every thread is busy: it waits in the queue
+    closing = threading.Thread(target=threads.shutdown)
+    closing.start()
+    while not queued.cancelled():  # shutdown cancels what no thread took, then waits for the running ones
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    assert closing.is_alive()
+    blocker.set()
+    closing.join(5)
+    assert not closing.is_alive() and all(f.result() for f in first)

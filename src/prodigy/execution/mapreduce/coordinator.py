@@ -134,6 +134,9 @@ class Coordinator:
         self._queue = queue
         self._agent_stopped(self.governor.check_budget())  # a cap reached in an earlier run: start nothing
         committer = self._committer = Committer(self.store.sync, self._events)
+        prestart = getattr(executor, "prestart", None)
+        if prestart is not None:  # before any item runs, when starting a thread is cheap (pool.py _Threads)
+            prestart(min(self.max_parallel, len(queue)))
         try:
             while True:
                 self._dispatch(executor, queue, delayed, total)

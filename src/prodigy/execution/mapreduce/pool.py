@@ -6,10 +6,11 @@ backend is a second implementation of the same interface."""
 from __future__ import annotations
 
 import json
+import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -137,19 +138,87 @@ class LocalExecutor:
     def __init__(self, max_parallel: int, ctx: StepContext, job_id: str,
                  on_start: Callable[[ItemTask, StartInfo], None], workspaces: Workspaces | None = None,
                  hook: ProgressHook | None = None) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="prodigy-item")
+        self._pool = _Threads(max_parallel, "prodigy-item")
         self._ctx = ctx
         self._job_id = job_id
         self._on_start = on_start
         self._workspaces = workspaces
         self._hook = hook
 
+    def prestart(self, count: int) -> None:
+        """Start the threads of the first `count` items now, before any item runs (see _Threads)."""
+        self._pool.start(count)
+
     def submit(self, task: ItemTask) -> Future[ItemOutcome]:
         def record(info: StartInfo) -> None:
             self._on_start(task, info)
 
-        return self._pool.submit(run_item, task, replace(self._ctx, on_start=record), self._job_id,
-                                 self._workspaces, self._hook)
+        ctx = replace(self._ctx, on_start=record)
+        return self._pool.submit(lambda: run_item(task, ctx, self._job_id, self._workspaces, self._hook))
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool.shutdown()
+
+
+class _Threads:
+    """The local executor's worker threads, at most `limit`, reused from item to item (ThreadPoolExecutor's
+    behaviour), which can also be started together before the first item. A thread started while others run
+    waits for the GIL behind them, and Thread.start waits for it: at 200 in parallel that made every start of
+    the fill wait ~1.7 ms in the dispatching thread (the last of 200 items started 0.34 s after the first);
+    started before any item runs, a thread costs a fraction of that."""
+
+    def __init__(self, limit: int, prefix: str) -> None:
+        self._limit = limit
+        self._prefix = prefix
+        self._jobs: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None] = queue.SimpleQueue()
+        self._idle = threading.Semaphore(0)  # released by a thread that waits for work
+        self._threads: list[threading.Thread] = []
+
+    def start(self, count: int) -> None:
+        while len(self._threads) < min(count, self._limit):
+            self._start_one()
+            self._idle.release()  # it waits for its first job
+
+    def submit(self, call: Callable[[], Any]) -> Future[Any]:
+        future: Future[Any] = Future()
+        self._jobs.put((future, call))
+        if not self._idle.acquire(blocking=False) and len(self._threads) < self._limit:
+            self._start_one()
+        return future
+
+    def shutdown(self) -> None:
+        """Cancel what no thread took yet, let the running jobs finish, and end the threads."""
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                job[0].cancel()
+        for _ in self._threads:
+            self._jobs.put(None)
+        for thread in self._threads:
+            thread.join()
+
+    def _start_one(self) -> None:
+        thread = threading.Thread(target=self._work, name=f"{self._prefix}_{len(self._threads)}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            future, call = job
+            del job
+            if future.set_running_or_notify_cancel():
+                try:
+                    result = call()
+                except BaseException as exc:  # noqa: BLE001 - the future carries it to the coordinator
+                    future.set_exception(exc)
+                else:
+                    future.set_result(result)
+                    del result
+            del future, call  # an idle thread keeps no item's outcome alive
+            self._idle.release()
