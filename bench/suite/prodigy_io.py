@@ -86,10 +86,10 @@ class JournalTail:
 
 
 def as_record(value: object) -> dict:
-    """A journal line as its record: a compact start row ["s", i, pid, st] is a start record."""
-    if isinstance(value, list) and len(value) == 4 and value[0] == "s":
-        return {"t": "start", "i": value[1], "pid": value[2], "st": value[3]}
-    return value if isinstance(value, dict) else {}
+    """A journal line as its record (prodigy's reading: a compact start row is a start record); {} if none."""
+    from prodigy.state.records import as_record as record_of
+
+    return record_of(value) or {}
 
 
 def succeeded_in_journal(home: Path) -> set[int]:

@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from prodigy.state import records
+
 TEXT_KEYS = frozenset({"out", "se", "err", "error", "stderr_tail", "stdout_tail", "text", "message"})
 PROCESS_KEYS = ("pid", "pg", "st", "w")
 
@@ -92,9 +94,7 @@ def _record(line: bytes) -> dict[str, Any] | None:
         value = json.loads(line)
     except ValueError:
         return None
-    if isinstance(value, list) and len(value) == 4 and value[0] == "s":  # a journal's compact start row
-        return {"t": "start", "i": value[1], "pid": value[2], "st": value[3]}  # (state/records.py::StartRow)
-    return value if isinstance(value, dict) else None
+    return records.as_record(value)  # a journal's compact start row is its start record
 
 
 def _line(record: dict[str, Any]) -> bytes:
