@@ -1,7 +1,11 @@
 """Slot fill at 200 in parallel, agent-shaped: 200 items of `sleep 0.5` at max_parallel 200. The map span is
 from the first item's start to the last item's end, as each tool records them (prodigy: the journal's start
 records, st + the run's sto, and done records' ts; GNU parallel: its joblog's Starttime and JobRuntime); the
-ideal is 0.5 s. Mean concurrency is the items' summed run time over the span. vs `parallel -j200`."""
+ideal is 0.5 s. Mean concurrency is the items' summed run time over the span. vs `parallel -j200`, and against
+the machine's floor: `xargs -P200` running the same `sh -c 'sleep 0.5'` per item, records nothing and has no
+per-job log, so its whole run (which bounds its span from above) is the column "xargs". On a small machine the
+floor is well above the ideal: every item execs a shell and `sleep`, and 200 of those at once are CPU work
+that the cores do one after another."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from pathlib import Path
 
 from suite import prodigy_io as pio
 from suite.builds import parallel_argv
-from suite.common import BenchError, Context, Result, Row, alternate, check, measure
+from suite.common import XARGS, BenchError, Context, Result, Row, alternate, check, measure
 
 SLEEP = 0.5
 
@@ -40,14 +44,24 @@ def run(ctx: Context) -> Result:
             raise BenchError(f"parallel logged {len(spans)} of {n} jobs")
         return figures(spans, measured.wall)
 
-    samples = alternate(ctx.reps, {"prodigy": prodigy, "parallel": parallel})
+    def xargs(rep: int) -> dict[str, float]:
+        work = ctx.folder("fill-xargs")
+        inputs = pio.write_inputs(work, n)
+        # Each item's index is the script's $0, as parallel's `# {}` is a comment: the command is the same.
+        measured = check(measure([XARGS, f"-P{n}", "-n1", "sh", "-c", f"sleep {SLEEP}"], cwd=work,
+                                 env=ctx.env(work), stdin=inputs, timeout=timeout), "xargs")
+        return {"span": measured.wall, "wall": measured.wall}
+
+    samples = alternate(ctx.reps, {"prodigy": prodigy, "parallel": parallel, "xargs": xargs})
     return Result(rows=[
-        Row.of(f"map span, {n} x sleep {SLEEP} at {n} in parallel", "s", samples["span"], target="<= 0.6 s"),
+        Row.of(f"map span, {n} x sleep {SLEEP} at {n} in parallel", "s", samples["span"], target="<= 0.6 s",
+               other="xargs"),
         Row.of(f"mean concurrency over the span (of {n})", "items", samples["concurrency"]),
         Row.of("last item started after the first", "s", samples["fill"]),
-        Row.of("whole run", "s", samples["wall"]),
+        Row.of("whole run", "s", samples["wall"], other="xargs"),
     ], notes=["fill: the span from each tool's own records (prodigy's journal, parallel's joblog); "
-              "concurrency = the items' summed run time / the span"])
+              "concurrency = the items' summed run time / the span; xargs (the floor: the same commands, "
+              "nothing recorded): its whole run"])
 
 
 def figures(spans: list[tuple[float, float]], wall: float) -> dict[str, float]:
