@@ -25,7 +25,7 @@ def serve(*, host: str, port: int, job_id: str | None = None, watch: Any = None)
         live = None
         while True:
             if watch is not None:
-                watch.refresh()
+                watch.refresh(outcomes=False)
                 if watch.live != live and (live is not None or not watch.live):
                     _say_state(watch)
                 live = watch.live

@@ -60,7 +60,7 @@ def progress(job_id: str | None, fmt: str, json_output: bool, follow: bool, expo
     elif picked:
         click.echo(f"No job is running; showing the most recent one: {ref.job_id}", err=True)
     watch = JobWatch(ref)
-    watch.refresh()
+    watch.refresh(outcomes=False)
     if export is not None:
         return _export(watch, export)
     if as_json:
@@ -78,7 +78,7 @@ def _settle(watch: Any) -> None:
     deadline = time.monotonic() + SETTLE
     while not watch.live and not watch.ended and time.monotonic() < deadline:
         time.sleep(POLL)
-        watch.refresh()
+        watch.refresh(outcomes=False)
 
 
 def _one_json(watch: Any) -> int:
@@ -104,7 +104,7 @@ def _follow_json(watch: Any) -> int:
             if snap.ended:
                 return 0
             time.sleep(POLL)
-            watch.refresh()
+            watch.refresh(outcomes=False)
     except KeyboardInterrupt:
         return 130
 

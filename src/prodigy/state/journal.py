@@ -171,9 +171,11 @@ def _tighten(fd: int) -> None:
 Decoder = Callable[[bytes], dict[str, Any]]
 
 
-def read_journal(path: Path, start_offset: int = 0, *, decode: Decoder = decode_journal_line) -> JournalRead:
+def read_journal(path: Path, start_offset: int = 0, *, decode: Decoder = decode_journal_line,
+                 limit: int | None = None) -> JournalRead:
     """Read complete records from start_offset. A torn, garbled or wrongly shaped line is skipped with a
-    warning naming the file and its byte offset."""
+    warning naming the file and its byte offset. With `limit`, stop at the first record boundary at least
+    that many bytes on (`end_offset` says where: read on from there)."""
     result = JournalRead(records=[], end_offset=start_offset)
     try:
         handle = open(path, "rb")
@@ -199,6 +201,8 @@ def read_journal(path: Path, start_offset: int = 0, *, decode: Decoder = decode_
             result.offsets.append(offset)
             offset += len(raw)
             result.end_offset = offset
+            if limit is not None and offset - start_offset >= limit:
+                break
     return result
 
 

@@ -16,7 +16,6 @@ import time
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,28 +29,17 @@ from prodigy.state.spend import job_spend
 from prodigy.views.common import JobRef, iso_from_epoch
 from prodigy.views.events import ACTIVE, ENDED, job_activity
 from prodigy.views.progress_snapshot import Counts, ItemOutcome, PhaseSteps, ProgressSnapshot, RunningItem
+from prodigy.views.progress_tracks import Tracks
 from prodigy.views.sessions import next_command
 
 FAILED_FOR_GOOD = (DLQ, SKIPPED, PURGED)
+_ZEROS = (0,) * len(FAILED_FOR_GOOD)
 RATE_WINDOW = 60.0  # seconds of recent completions behind the rate and the ETA
 ENDED_GRACE = 2.0  # a record that says running with no live executor for this long: the run is gone
 SLOWEST_SHOWN = 5
 TEXT_KEEP = 400  # characters of an error or stderr tail kept per item in memory
-
-
-@dataclass(slots=True)
-class ItemTrack:
-    """What the live views show about one item beyond its status in the fold."""
-
-    started: float | None = None  # when the running (or last) attempt started
-    worker: str | None = None
-    duration: float | None = None  # of the last attempt that ended
-    error: str | None = None  # of the last failed attempt
-    stderr: str | None = None  # its stderr tail
-    log: str | None = None  # the last attempt's agent log
-    finished: float | None = None  # when its last attempt ended
-    cost: float | None = None  # what its agent calls cost, over all its attempts (the journal's `ag`)
-    done_offsets: list[int] = field(default_factory=list)  # every ended attempt's record
+WARNINGS_KEPT = 20  # of a damaged journal: the first ones (the rest are more of the same)
+READ_SLICE = 1 << 20  # bytes of journal decoded at a time: a first read of a big job holds a slice, not all
 
 
 class JobWatch:
@@ -73,7 +61,7 @@ class JobWatch:
 
     def _reset(self) -> None:
         self.state = JobState(job_id=self.ref.job_id)
-        self.items: dict[int, ItemTrack] = {}
+        self.items = Tracks()
         self.offset = 0
         self.first_ts: float | None = None
         self._start_offset = 0.0  # the run's `sto` (state/item_events.py::started_at)
@@ -81,10 +69,11 @@ class JobWatch:
         self.run_starts: list[float] = []
         self.succeeded_before_run = 0  # items that had succeeded when the current run or resume began
         self.retried = 0
-        # The timeline: after every change of the finished counts, (time, succeeded, failed for good).
+        # The timeline: after every change of the finished counts, (time, succeeded, failed for good). Counts
+        # fit in 32 bits (records.MAX_ITEMS).
         self.times = array("d")
-        self.succeeded_series = array("q")
-        self.failed_series = array("q")
+        self.succeeded_series = array("i")
+        self.failed_series = array("i")
         self.warnings: list[str] = []
 
     @property
@@ -93,36 +82,42 @@ class JobWatch:
 
     # ---------------------------------------------------------------- reading
 
-    def refresh(self) -> list[ItemOutcome]:
-        """Fold what was appended since the last call; returns the attempts that ended meanwhile."""
-        outcomes: list[ItemOutcome] = []
-        changed = self._read_journal(outcomes)
+    def refresh(self, *, outcomes: bool = True) -> list[ItemOutcome]:
+        """Fold what was appended since the last call; returns the attempts that ended meanwhile (with
+        `outcomes=False`, nothing: a caller that only wants the state need not hold an object per attempt)."""
+        ended: list[ItemOutcome] | None = [] if outcomes else None
+        changed = self._read_journal(ended)
         changed = self._read_session() or changed
         self._read_events()
         if changed:
             self.seq += 1
-        return outcomes
+        return ended or []
 
-    def _read_journal(self, outcomes: list[ItemOutcome]) -> bool:
+    def _read_journal(self, outcomes: list[ItemOutcome] | None) -> bool:
         try:
             size = self.journal_path.stat().st_size
         except FileNotFoundError:
             size = 0
         if size < self.offset:  # rewritten from scratch (cleaned up and recreated): start over
             self._reset()
-            outcomes.clear()
+            if outcomes is not None:
+                outcomes.clear()
         if size == self.offset:
             return False
-        read = read_journal(self.journal_path, self.offset)
-        # An incomplete last line is a record being written: it is read whole by the next refresh.
-        self.warnings += [w for w in read.warnings if "incomplete last record" not in w][:20]
-        for record, offset in zip(read.records, read.offsets, strict=True):
-            self._fold(record, offset, outcomes)
-        moved = read.end_offset != self.offset
-        self.offset = read.end_offset
-        return moved
+        began = self.offset
+        while self.offset < size:
+            read = read_journal(self.journal_path, self.offset, limit=READ_SLICE)
+            # An incomplete last line is a record being written: it is read whole by the next refresh.
+            room = max(0, WARNINGS_KEPT - len(self.warnings))
+            self.warnings += [w for w in read.warnings if "incomplete last record" not in w][:room]
+            for record, offset in zip(read.records, read.offsets, strict=True):
+                self._fold(record, offset, outcomes)
+            if read.end_offset == self.offset:
+                break
+            self.offset = read.end_offset
+        return self.offset != began
 
-    def _fold(self, record: dict[str, Any], offset: int, outcomes: list[ItemOutcome]) -> None:
+    def _fold(self, record: dict[str, Any], offset: int, outcomes: list[ItemOutcome] | None) -> None:
         if record.get("t") in ("run", "resume"):
             self._start_offset = number(record.get("sto"))
         ts = started_at(record, self._start_offset) if record.get("t") == "start" else record.get("ts")
@@ -140,47 +135,42 @@ class JobWatch:
             self.run_starts.append(self.last_ts or 0.0)
             self.succeeded_before_run = self.state.count(SUCCEEDED)
         elif kind == "start":
-            track = self._track(record)
-            track.started, track.worker = self.last_ts, record.get("w") or track.worker
+            self.items.limit = self.state.item_count or 0
+            self.items.start(int(record["i"]), self.last_ts, record.get("w"))
         elif kind == "done":
-            outcomes.append(self._done(record, offset))
+            outcome = self._done(record, offset, outcomes is not None)
+            if outcome is not None and outcomes is not None:
+                outcomes.append(outcome)
         after = self._finished_counts()
         if after != before:
             self.times.append(self.last_ts or 0.0)
             self.succeeded_series.append(after[0])
             self.failed_series.append(after[1])
 
-    def _track(self, record: dict[str, Any]) -> ItemTrack:
-        index = int(record["i"])
-        track = self.items.get(index)
-        if track is None:
-            track = self.items[index] = ItemTrack()
-        return track
-
-    def _done(self, record: dict[str, Any], offset: int) -> ItemOutcome:
-        track = self._track(record)
+    def _done(self, record: dict[str, Any], offset: int, want: bool) -> ItemOutcome | None:
+        """Track an ended attempt; its outcome when `want`."""
         status = record.get("s", "succeeded")
-        track.done_offsets.append(offset)
-        track.duration = _number(record.get("d"))
-        track.finished = self.last_ts
-        track.log = record.get("log") or track.log
-        track.worker = record.get("w") or track.worker
-        usd = record_cost(record)
-        if usd is not None:
-            track.cost = round((track.cost or 0.0) + usd, 6)
-        if status != "succeeded" and status != "interrupted":
-            track.error = _tail(record.get("err"))
-            track.stderr = _tail(record.get("se"))
-            if record.get("final") is None:
-                self.retried += 1
+        failed = status != "succeeded" and status != "interrupted"
+        index, duration = int(record["i"]), _number(record.get("d"))
+        self.items.limit = self.state.item_count or 0
+        self.items.end(index, offset, duration=duration, at=self.last_ts, log=record.get("log"),
+                       worker=record.get("w"), cost=record_cost(record),
+                       failure=(_tail(record.get("err")), _tail(record.get("se"))) if failed else None)
+        if failed and record.get("final") is None:
+            self.retried += 1
+        if not want:
+            return None
         final = status == "succeeded" or record.get("final") is not None
-        return ItemOutcome(index=int(record["i"]), attempt=int(record.get("a", 1)), status=status,
-                           final=final and status != "interrupted", duration=track.duration,
-                           error=track.error if status != "succeeded" else None,
-                           stderr=track.stderr if status != "succeeded" else None)
+        track = self.items.get(index) if status != "succeeded" else None  # its error: this or an earlier one
+        return ItemOutcome(index=index, attempt=int(record.get("a", 1)), status=status,
+                           final=final and status != "interrupted", duration=duration,
+                           error=track.error if track else None, stderr=track.stderr if track else None)
 
     def _finished_counts(self) -> tuple[int, int]:
-        return self.state.count(SUCCEEDED), self.state.count(*FAILED_FOR_GOOD)
+        """state.count(SUCCEEDED) and state.count(*FAILED_FOR_GOOD), read straight from the tally: this runs
+        twice for every record of the journal (a third of a big first read went to the general count)."""
+        tally = self.state.tally
+        return tally.get(SUCCEEDED, 0), sum(map(tally.get, FAILED_FOR_GOOD, _ZEROS))
 
     def _read_session(self) -> bool:
         before = (self.session.status, self.session.updated_at, self.activity)
@@ -238,7 +228,8 @@ class JobWatch:
         return Counts(total=total, succeeded=succeeded, failed=failed, dlq=state.count(DLQ),
                       skipped=state.count(SKIPPED), running=state.count(RUNNING),
                       pending=state.count(PENDING) if total is not None else 0, retried=self.retried,
-                      retrying=sum(1 for item in state.items.values()
+                      # a plain success is never retrying: only the items kept as objects can be
+                      retrying=sum(1 for item in state.items.tracked().values()
                                    if item.status == PENDING and item.failures and not item.interrupted),
                       finished=succeeded + failed)
 

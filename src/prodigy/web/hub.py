@@ -44,7 +44,7 @@ class Hub:
         lock, watch, last = entry
         with lock:
             if self._clock() - last[0] >= REFRESH:
-                watch.refresh()
+                watch.refresh(outcomes=False)
                 last[0] = self._clock()
             yield watch
 
