@@ -11,9 +11,9 @@ is starting from one that died (cli/watch.py SETTLE), which is not reading time.
 
 from __future__ import annotations
 
-from suite import prodigy_io as pio
 import sys
 
+from suite import prodigy_io as pio
 from suite.common import Context, Result, Row, alternate, check, copy_tree, measure, prodigy_argv
 
 

@@ -98,24 +98,14 @@ class Tracks:
         if aside is not None:
             aside.done_offsets.append(offset)
             aside.duration, aside.finished = duration, at
-            aside.log, aside.worker = log or aside.log, worker or aside.worker
-            if cost is not None:
-                aside.cost = round((aside.cost or 0.0) + cost, 6)
-            if failure is not None:
-                aside.error, aside.stderr = failure
+            _note_end(aside, log, worker, cost, failure)
             return
         previous = self._done[index]
-        rare = self._rare.get(index)
         if previous != _NO_OFFSET or log or worker or cost is not None or failure is not None:
-            rare = rare or self._rare_of(index)
-        if rare is not None:
+            rare = self._rare_of(index)
             if previous != _NO_OFFSET:
                 rare.earlier_done.append(previous)
-            rare.log, rare.worker = log or rare.log, worker or rare.worker
-            if cost is not None:
-                rare.cost = round((rare.cost or 0.0) + cost, 6)
-            if failure is not None:
-                rare.error, rare.stderr = failure
+            _note_end(rare, log, worker, cost, failure)
         self._done[index] = offset
         self._duration[index] = _NONE if duration is None else duration
         self._finished[index] = _NONE if at is None else at
@@ -140,6 +130,17 @@ class Tracks:
         if rare is None:
             rare = self._rare[index] = _Rare()
         return rare
+
+
+def _note_end(holder: ItemTrack | _Rare, log: str | None, worker: str | None, cost: float | None,
+              failure: tuple[str | None, str | None] | None) -> None:
+    """What an ended attempt changes of the fields few items have: its log and worker (when it names them), its
+    cost (added), its (error, stderr tail) when it failed."""
+    holder.log, holder.worker = log or holder.log, worker or holder.worker
+    if cost is not None:
+        holder.cost = round((holder.cost or 0.0) + cost, 6)
+    if failure is not None:
+        holder.error, holder.stderr = failure
 
 
 def _value(number: float) -> float | None:
